@@ -1,0 +1,362 @@
+"""The client's exception tree and the mapping from Bitrix24 error responses onto it.
+
+::
+
+    BitrixError                         base of everything the client raises
+    ├── BitrixAPIError                  the portal answered with {"error", "error_description"}
+    │   ├── QueryLimitExceeded          503 QUERY_LIMIT_EXCEEDED: request-rate bucket full   (retryable)
+    │   ├── OperationTimeLimit          429 OPERATION_TIME_LIMIT: method's 10-min budget used
+    │   │                               (retryable once operating_reset_at has passed)
+    │   ├── ServerError                 5xx, INTERNAL_SERVER_ERROR, ...                      (retryable)
+    │   ├── AuthError                   401-type: NO_AUTH_FOUND, authorization_error, ...
+    │   │   ├── TokenExpired            expired_token: refresh the OAuth token and call again
+    │   │   ├── InvalidToken            invalid_token
+    │   │   ├── InvalidCredentials      INVALID_CREDENTIALS: wrong or revoked webhook
+    │   │   └── InsufficientScope       insufficient_scope: webhook/app lacks the method's scope
+    │   ├── MethodNotFound              ERROR_METHOD_NOT_FOUND
+    │   ├── AccessDenied                ACCESS_DENIED, WRONG_AUTH_TYPE, "" + "Access denied." ...
+    │   ├── InvalidParams               INVALID_ARG_VALUE, ERROR_ARGUMENT, "" + "... must be array." ...
+    │   └── NotFound                    NOT_FOUND, "" + "Not found"
+    ├── TransportError                  network failure, timeout, non-JSON or truncated body   (retryable)
+    ├── IncompleteResultError           a listing could not prove it fetched everything
+    └── BatchError                      some commands of a batch failed (key -> BitrixAPIError)
+
+Every class carries a ``retryable`` class attribute: ``True`` means the same request may succeed if
+simply sent again later (the caller still owns *when*: an :class:`OperationTimeLimit` must wait for
+the method's ``operating_reset_at``, see :mod:`bitrix24_provider.client.throttle`). Authentication,
+permission, method and parameter errors are never retryable; :class:`TokenExpired` is handled by
+refreshing the token, not by retrying.
+
+All texts are passed through :func:`~bitrix24_provider.client.redact.scrub`, so webhook codes and
+tokens do not leak through ``str(exc)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+from .redact import scrub
+
+__all__ = [
+    "AccessDenied",
+    "AuthError",
+    "BatchError",
+    "BitrixAPIError",
+    "BitrixError",
+    "IncompleteResultError",
+    "InsufficientScope",
+    "InvalidCredentials",
+    "InvalidParams",
+    "InvalidToken",
+    "MethodNotFound",
+    "NotFound",
+    "OperationTimeLimit",
+    "QueryLimitExceeded",
+    "ServerError",
+    "TokenExpired",
+    "TransportError",
+    "error_from_response",
+    "is_retryable",
+]
+
+
+class BitrixError(Exception):
+    """Base class of every error raised by the Bitrix24 client."""
+
+    #: Whether sending the same request again later may succeed.
+    retryable: ClassVar[bool] = False
+
+
+class BitrixAPIError(BitrixError):
+    """The portal answered with an error envelope ``{"error": code, "error_description": text}``.
+
+    :param code: Bitrix's ``error`` value as sent (may be ``""``; classic CRM methods send no code).
+    :param description: Bitrix's ``error_description``.
+    :param method: the REST method that failed (for a batch command: the command's method).
+    :param status: the HTTP status, or ``None`` for a command inside a ``batch`` (those carry none).
+    :param extra: further keys of the error body (e.g. ``argument`` for ``ERROR_ARGUMENT``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        method: str = "",
+        status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.code = code
+        self.description = scrub(description)
+        self.method = method
+        self.status = status
+        self.extra: dict[str, Any] = dict(extra or {})
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f", HTTP {self.status}" if self.status is not None else ""
+        description = self.description or "(no error description)"
+        return f"{self.method or '<unknown method>'}: error {self.code!r}{where}: {description}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.code, self.description, self.method, self.status, self.extra))
+
+
+class QueryLimitExceeded(BitrixAPIError):
+    """HTTP 503 ``QUERY_LIMIT_EXCEEDED``: the portal's request-rate bucket is full. Retry later."""
+
+    retryable = True
+
+
+class OperationTimeLimit(BitrixAPIError):
+    """HTTP 429 ``OPERATION_TIME_LIMIT``: the method used up its execution-time budget.
+
+    Retryable, but only after the method's ``operating_reset_at`` (the error body carries no timing;
+    use the last successful response's ``time`` block).
+    """
+
+    retryable = True
+
+
+class ServerError(BitrixAPIError):
+    """A 5xx answer or a server-side failure code (``INTERNAL_SERVER_ERROR``...). Transient."""
+
+    retryable = True
+
+
+class AuthError(BitrixAPIError):
+    """Authentication failed (no or unusable credentials)."""
+
+
+class TokenExpired(AuthError):
+    """``expired_token``: the OAuth access token expired; refresh it and repeat the call."""
+
+
+class InvalidToken(AuthError):
+    """``invalid_token``: the portal does not know the access token."""
+
+
+class InvalidCredentials(AuthError):
+    """``INVALID_CREDENTIALS``: wrong, revoked or expired webhook."""
+
+
+class InsufficientScope(AuthError):
+    """``insufficient_scope``: the webhook or application lacks the scope of the method."""
+
+
+class MethodNotFound(BitrixAPIError):
+    """``ERROR_METHOD_NOT_FOUND``: no such method (or it is not available on this portal)."""
+
+
+class AccessDenied(BitrixAPIError):
+    """The caller is authenticated but not allowed to do this."""
+
+
+class InvalidParams(BitrixAPIError):
+    """The request's parameters were rejected (bad id, filter, field value, batch shape...)."""
+
+
+class NotFound(BitrixAPIError):
+    """The addressed record (or smart process) does not exist."""
+
+
+class TransportError(BitrixError):
+    """The request did not produce a usable Bitrix answer: connection failure, timeout, TLS error,
+    a non-JSON (e.g. HTML) or truncated body. Transient.
+
+    :param message: what went wrong, in words.
+    :param method: the REST method being called.
+    :param cause: a short description of the underlying error (scrubbed of secrets).
+    :param status: the HTTP status, when a response was received at all.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, method: str = "", cause: str = "", status: int | None = None) -> None:
+        self.message = scrub(message)
+        self.method = method
+        self.cause = scrub(cause)
+        self.status = status
+        parts = [f"{method or '<unknown method>'}: {self.message}"]
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        if self.cause:
+            parts.append(self.cause)
+        super().__init__(": ".join(parts))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = partial(type(self), method=self.method, cause=self.cause, status=self.status)
+        return (rebuild, (self.message,))
+
+
+class IncompleteResultError(BitrixError):
+    """A listing could not prove that it received every record.
+
+    :param method: the list method.
+    :param expected: how many records the portal announced (``total``), if known.
+    :param received: how many records were received.
+    :param missing_ids: an inclusive ID range known not to be covered, e.g. ``(5001, 5050)``.
+    :param detail: anything else worth saying (which page, which command).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        *,
+        expected: int | None = None,
+        received: int | None = None,
+        missing_ids: tuple[int, int] | None = None,
+        detail: str = "",
+    ) -> None:
+        self.method = method
+        self.expected = expected
+        self.received = received
+        self.missing_ids = missing_ids
+        self.detail = scrub(detail)
+        what: list[str] = []
+        if expected is not None and received is not None:
+            what.append(f"expected {expected} records, received {received} ({expected - received} missing)")
+        elif received is not None:
+            what.append(f"received {received} records")
+        if missing_ids is not None:
+            what.append(f"IDs {missing_ids[0]}..{missing_ids[1]} were not covered")
+        if self.detail:
+            what.append(self.detail)
+        super().__init__(f"{method}: incomplete result: " + ("; ".join(what) or "completeness not proven"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = partial(
+            type(self),
+            expected=self.expected,
+            received=self.received,
+            missing_ids=self.missing_ids,
+            detail=self.detail,
+        )
+        return (rebuild, (self.method,))
+
+
+class BatchError(BitrixError):
+    """Commands of a ``batch`` failed (the batch itself answered HTTP 200).
+
+    :param errors: command key → the command's error.
+    :param results: command key → result of the commands that succeeded, so they are not lost.
+    """
+
+    def __init__(
+        self, errors: Mapping[str, BitrixAPIError], results: Mapping[str, Any] | None = None
+    ) -> None:
+        self.errors: dict[str, BitrixAPIError] = dict(errors)
+        self.results: dict[str, Any] = dict(results or {})
+        total = len(self.errors) + len(self.results)
+        shown = "; ".join(f"[{key}] {err}" for key, err in list(self.errors.items())[:5])
+        more = f"; and {len(self.errors) - 5} more" if len(self.errors) > 5 else ""
+        super().__init__(f"batch: {len(self.errors)} of {total} commands failed: {shown}{more}")
+
+    @property
+    def retryable_keys(self) -> list[str]:
+        """Keys of the failed commands whose errors are transient."""
+        return [key for key, err in self.errors.items() if err.retryable]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.errors, self.results))
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether *error* is a client error that may go away when the request is repeated later."""
+    return isinstance(error, BitrixError) and error.retryable
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping error responses onto classes
+
+#: Bitrix ``error`` codes (lower-cased) → class. Sources: contract §1.4, §1.5, §2.3.
+_BY_CODE: dict[str, type[BitrixAPIError]] = {
+    "query_limit_exceeded": QueryLimitExceeded,
+    "operation_time_limit": OperationTimeLimit,
+    "internal_server_error": ServerError,
+    "error_unexpected_answer": ServerError,
+    "expired_token": TokenExpired,
+    "invalid_token": InvalidToken,
+    "invalid_credentials": InvalidCredentials,
+    "insufficient_scope": InsufficientScope,
+    "invalid_scope": InsufficientScope,
+    "no_auth_found": AuthError,
+    "authorization_error": AuthError,
+    "application_not_found": AuthError,
+    "error_oauth": AuthError,
+    "not_installed": AuthError,
+    "invalid_grant": AuthError,  # token server: refresh token expired or wrong → re-authorize
+    "invalid_client": AuthError,
+    "wrong_client": AuthError,
+    "error_method_not_found": MethodNotFound,
+    "access_denied": AccessDenied,
+    "wrong_auth_type": AccessDenied,
+    "user_access_error": AccessDenied,
+    "allowed_only_intranet_user": AccessDenied,
+    "method_confirm_waiting": AccessDenied,
+    "method_confirm_denied": AccessDenied,
+    "payment_required": AccessDenied,
+    "portal_deleted": AccessDenied,
+    "overload_limit": AccessDenied,  # a manual block by Bitrix support, not a transient overload
+    "invalid_arg_value": InvalidParams,
+    "error_argument": InvalidParams,
+    "error_batch_length_exceeded": InvalidParams,
+    "error_batch_method_not_allowed": InvalidParams,
+    "not_found": NotFound,
+}
+
+#: Descriptions that classify errors sent with an empty code by classic CRM methods (§2.3).
+_BY_DESCRIPTION: tuple[tuple[re.Pattern[str], type[BitrixAPIError]], ...] = (
+    (re.compile(r"not found\.?", re.IGNORECASE), NotFound),
+    (re.compile(r"id is not defined or invalid\.?", re.IGNORECASE), InvalidParams),
+    (re.compile(r"parameter '[^']*' must be array\.?", re.IGNORECASE), InvalidParams),
+    (re.compile(r"access denied.*", re.IGNORECASE | re.DOTALL), AccessDenied),
+)
+
+
+def _class_for(code: str | None, description: str, status: int | None) -> type[BitrixAPIError]:
+    """*code* ``None`` means the body held no Bitrix error object at all (e.g. an HTML page)."""
+    known = _BY_CODE.get(code.strip().lower()) if code else None
+    if known is not None:
+        return known
+    if code == "":
+        for pattern, cls in _BY_DESCRIPTION:
+            if pattern.fullmatch(description.strip()):
+                return cls
+    if status is not None:
+        if status >= 500:
+            return ServerError
+        if status == 401:
+            return AuthError
+        if status == 403:
+            return AccessDenied
+        if status == 429:  # without OPERATION_TIME_LIMIT: a proxy's rate limit, treat as rate-type
+            return QueryLimitExceeded
+    if code == "" and status in (None, 400):
+        return InvalidParams  # classic CRM validation messages ("Invalid value for ... field")
+    return BitrixAPIError
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def error_from_response(status: int | None, body: Mapping[str, Any] | None, method: str) -> BitrixAPIError:
+    """Build the exception for an error answer.
+
+    The Bitrix ``error`` code decides first (case-insensitively; an empty code is classified by its
+    ``error_description``), then the HTTP *status* (``None`` for commands inside a batch). *body* is
+    the decoded JSON, or ``None`` when the body was not a JSON object (an HTML error page).
+    Unknown combinations give a plain, non-retryable :class:`BitrixAPIError`.
+    """
+    if isinstance(body, Mapping) and "error" in body:
+        code = _text(body.get("error"))
+        description = _text(body.get("error_description"))
+        extra = {k: v for k, v in body.items() if k not in ("error", "error_description")}
+        cls = _class_for(code, description, status)
+    else:  # no Bitrix error object: the status alone decides
+        code, description, extra = "", "", {}
+        cls = _class_for(None, description, status)
+    return cls(code, description, method=method, status=status, extra=extra)

@@ -1,0 +1,34 @@
+"""Counters of what a client did: HTTP requests, commands, rows, retries by cause, server time per
+method and time spent waiting on the throttle."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Stats:
+    http_requests: int = 0
+    http_by_status: Counter[int] = field(default_factory=Counter)
+    commands: int = 0
+    rows: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+    server_time: Counter[str] = field(default_factory=Counter)
+    bucket_wait_seconds: float = 0.0
+    operating_wait_seconds: float = 0.0
+    token_refreshes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "http_requests": self.http_requests,
+            "http_by_status": {str(k): v for k, v in self.http_by_status.items()},
+            "commands": self.commands,
+            "rows": self.rows,
+            "retries": dict(self.retries),
+            "server_time": {k: round(v, 6) for k, v in self.server_time.items()},
+            "bucket_wait_seconds": round(self.bucket_wait_seconds, 6),
+            "operating_wait_seconds": round(self.operating_wait_seconds, 6),
+            "token_refreshes": self.token_refreshes,
+        }

@@ -1,0 +1,143 @@
+"""Select masks and the wire shape of rows per method family (contract §3.4 select, §3.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .fields import Field, Schema
+from .query import Source, resolver
+from .values import as_list, classic_renderer, render_classic, render_item, render_task, render_user
+
+
+def _names(raw: Any) -> list[str]:
+    if raw is None or raw == "":
+        return []
+    return [str(n).strip() for n in as_list(raw) if isinstance(n, (str, int)) and str(n).strip()]
+
+
+def _in_schema_order(schema: Schema, chosen: set[str]) -> list[Field]:
+    return [f for f in schema.fields if f.code in chosen]
+
+
+def classic_select(schema: Schema, raw: Any) -> list[Field]:
+    """``*`` = standard fields except multi-fields, ``UF_*`` = user fields except multiple ones,
+    others only when named; omitted = ``*`` + ``UF_*``. Unknown names are ignored, and so are link
+    lists such as a deal's ``CONTACT_IDS``, which list methods cannot select."""
+    names = _names(raw) or ["*", "UF_*"]
+    chosen: set[str] = set()
+    for name in names:
+        if name == "*":
+            chosen.update(f.code for f in schema.fields if not f.uf and f.in_star)
+        elif name.upper() == "UF_*":
+            chosen.update(f.code for f in schema.fields if f.uf and not f.multiple)
+        else:
+            f = schema.by_code.get(name) or schema.by_code.get(name.upper())
+            if f is not None and (f.in_star or f.uf or f.kind == "multifield"):
+                chosen.add(f.code)
+    return _in_schema_order(schema, chosen)
+
+
+def item_select(schema: Schema, raw: Any) -> tuple[list[Field], bool]:
+    """crm.item: ``*`` (also the default) = every field plus ``fm`` and ``entityTypeId``; otherwise
+    only the named fields (camelCase, upperName or original UF name)."""
+    names = _names(raw)
+    if not names or "*" in names:
+        return [f for f in schema.fields if f.camel], True
+    resolve = resolver(schema, "item")
+    chosen = {f.code for n in names if (f := resolve(n)) is not None and f.camel}
+    return _in_schema_order(schema, chosen), False
+
+
+def task_select(schema: Schema, raw: Any) -> list[Field]:
+    """tasks.task.list: UPPER (or camelCase) names; omitted or ``*`` = all fields."""
+    names = _names(raw)
+    if not names or "*" in names:
+        return list(schema.fields)
+    chosen = {f.code for n in names if (f := schema.by_code.get(n.upper()) or schema.by_camel.get(n))}
+    return _in_schema_order(schema, chosen)
+
+
+def user_select(schema: Schema, raw: Any) -> list[Field]:
+    """user.get: ``*`` = standard fields, ``UF_*`` = user fields; omitted = everything."""
+    names = _names(raw)
+    if not names:
+        return list(schema.fields)
+    chosen: set[str] = set()
+    for name in names:
+        if name == "*":
+            chosen.update(f.code for f in schema.fields if not f.uf)
+        elif name.upper() == "UF_*":
+            chosen.update(f.code for f in schema.fields if f.uf)
+        elif (f := schema.by_code.get(name.upper())) is not None:
+            chosen.add(f.code)
+    return _in_schema_order(schema, chosen)
+
+
+def classic_rows(src: Source, ids: Sequence[int], fields: list[Field], offset: str) -> list[dict[str, Any]]:
+    """UPPER keys, string values; multi-fields (PHONE, EMAIL...) only when not empty."""
+    value, values = src.value, src.values
+    plain = [(f.code, classic_renderer(f)) for f in fields if f.kind != "multifield"]
+    codes = [code for code, _ in plain]
+    multi = [f for f in fields if f.kind == "multifield"]
+    rows = []
+    for rid in ids:
+        row = {code: render(v, offset) for (code, render), v in zip(plain, values(rid, codes), strict=True)}
+        for f in multi:
+            if v := value(rid, f.code):
+                row[f.code] = render_classic(f, v, offset)
+        rows.append(row)
+    if multi:  # keep the schema's key order
+        order = {f.code: n for n, f in enumerate(fields)}
+        rows = [dict(sorted(row.items(), key=lambda kv: order[kv[0]])) for row in rows]
+    return rows
+
+
+def item_rows(
+    src: Source,
+    ids: Sequence[int],
+    fields: list[Field],
+    offset: str,
+    *,
+    entity_type_id: int,
+    star: bool,
+    original_uf: bool = False,
+) -> list[dict[str, Any]]:
+    """camelCase typed values; with ``*`` also ``fm`` (multi-fields) and ``entityTypeId``."""
+    value = src.value
+    keys = [(f, f.code if f.uf and original_uf else f.camel or f.code) for f in fields]
+    multi = [f for f in src_schema(src).fields if f.kind == "multifield"] if star else []
+    rows = []
+    for rid in ids:
+        row = {key: render_item(f, value(rid, f.code), offset) for f, key in keys}
+        if multi:
+            row["fm"] = [entry for f in multi for entry in render_item(f, value(rid, f.code), offset)]
+        if star:
+            row["entityTypeId"] = entity_type_id
+        rows.append(row)
+    return rows
+
+
+def src_schema(src: Source) -> Schema:
+    schema = getattr(src, "schema", None)
+    if not isinstance(schema, Schema):
+        raise TypeError("the source has no schema")
+    return schema
+
+
+def task_rows(src: Source, ids: Sequence[int], fields: list[Field], offset: str) -> list[dict[str, Any]]:
+    """camelCase keys with string values; ``group`` and ``subStatus`` always come back."""
+    value, rows = src.value, []
+    sub_status = next((f for f in src_schema(src).fields if f.code == "SUB_STATUS"), None)
+    for rid in ids:
+        row = {f.camel or f.code: render_task(f, value(rid, f.code), offset) for f in fields}
+        row.setdefault("group", [])
+        if sub_status is not None and "subStatus" not in row:
+            row["subStatus"] = render_task(sub_status, value(rid, "SUB_STATUS"), offset)
+        rows.append(row)
+    return rows
+
+
+def user_rows(src: Source, ids: Sequence[int], fields: list[Field], offset: str) -> list[dict[str, Any]]:
+    value = src.value
+    return [{f.code: render_user(f, value(rid, f.code), offset) for f in fields} for rid in ids]

@@ -1,0 +1,264 @@
+"""The exception tree and the mapping of Bitrix24 error answers onto it (contract §1.4-1.5, §2)."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bitrix24_provider.client import errors as e
+from bitrix24_provider.client.errors import error_from_response, is_retryable
+from bitrix24_provider.client.redact import SECRETS, register_secret
+
+WEBHOOK = "https://portal.bitrix24.com/rest/7/s3cr3tw3bh00kc0de/crm.deal.list"
+
+
+def body(code: str, description: str = "some text", **extra: Any) -> dict[str, Any]:
+    return {"error": code, "error_description": description, **extra}
+
+
+@pytest.mark.parametrize(
+    ("status", "response", "cls"),
+    [
+        (503, body("QUERY_LIMIT_EXCEEDED", "Too many requests"), e.QueryLimitExceeded),
+        (
+            429,
+            body("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit."),
+            e.OperationTimeLimit,
+        ),
+        (401, body("expired_token", "The access token provided has expired."), e.TokenExpired),
+        (401, body("invalid_token", "Unable to get application by token"), e.InvalidToken),
+        (401, body("INVALID_CREDENTIALS", "Invalid request credentials"), e.InvalidCredentials),
+        (403, body("INVALID_CREDENTIALS", "Invalid request credentials"), e.InvalidCredentials),
+        (401, body("NO_AUTH_FOUND", "Wrong authorization data"), e.AuthError),
+        (401, body("insufficient_scope", "The request requires higher privileges"), e.InsufficientScope),
+        (401, body("authorization_error", "Unable to authorize user"), e.AuthError),
+        (400, body("invalid_grant"), e.AuthError),
+        (404, body("ERROR_METHOD_NOT_FOUND", "Method not found!"), e.MethodNotFound),
+        (403, body("ACCESS_DENIED", "Access denied!"), e.AccessDenied),
+        (
+            403,
+            body("WRONG_AUTH_TYPE", "Current authorization type is denied for this method"),
+            e.AccessDenied,
+        ),
+        (403, body("user_access_error"), e.AccessDenied),
+        (503, body("OVERLOAD_LIMIT", "REST API is blocked due to overload."), e.AccessDenied),
+        (
+            400,
+            body("INVALID_ARG_VALUE", "Invalid filter: field 'X' is not allowed in filter"),
+            e.InvalidParams,
+        ),
+        (400, body("ERROR_ARGUMENT", "Argument 'id' is null or empty", argument="id"), e.InvalidParams),
+        (400, body("NOT_FOUND", "Element not found"), e.NotFound),
+        (500, body("INTERNAL_SERVER_ERROR", "Internal server error"), e.ServerError),
+        (400, body("", "Not found"), e.NotFound),
+        (400, body("", "ID is not defined or invalid."), e.InvalidParams),
+        (400, body("", "Parameter 'fields' must be array."), e.InvalidParams),
+        (400, body("", "Parameter 'filter' must be array."), e.InvalidParams),
+        (400, body("", "Access denied."), e.AccessDenied),
+        (400, body("", 'Invalid value for the "Currency" field'), e.InvalidParams),
+        (None, body("", "Not found"), e.NotFound),
+        (None, body("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"), e.InvalidParams),
+        (None, body("OPERATION_TIME_LIMIT"), e.OperationTimeLimit),
+        (None, body("insufficient_scope"), e.InsufficientScope),
+    ],
+    ids=lambda v: repr(v)[:60],
+)
+def test_error_codes_map_to_classes(status: int | None, response: dict[str, Any], cls: type) -> None:
+    err = error_from_response(status, response, "crm.deal.get")
+    assert type(err) is cls
+    assert err.code == response["error"]
+    assert err.description == response["error_description"]
+    assert err.status == status
+    assert err.method == "crm.deal.get"
+
+
+@pytest.mark.parametrize("code", ["query_limit_exceeded", "Query_Limit_Exceeded", " QUERY_LIMIT_EXCEEDED "])
+def test_codes_are_case_insensitive(code: str) -> None:
+    assert type(error_from_response(503, body(code), "m")) is e.QueryLimitExceeded
+
+
+@pytest.mark.parametrize(
+    ("status", "response", "cls"),
+    [
+        (500, None, e.ServerError),
+        (502, {"unexpected": "shape"}, e.ServerError),
+        (503, None, e.ServerError),
+        (504, body("SOMETHING_NEW"), e.ServerError),
+        (500, body("ERROR_CORE", "SQL query error!"), e.ServerError),
+        (401, None, e.AuthError),
+        (401, body("SOMETHING_NEW"), e.AuthError),
+        (403, None, e.AccessDenied),
+        (429, None, e.QueryLimitExceeded),
+        (404, None, e.BitrixAPIError),
+        (400, None, e.BitrixAPIError),
+        (400, body("ERROR_CORE", "exception text"), e.BitrixAPIError),
+        (400, body("0", "Invalid sorting key (internal error)"), e.BitrixAPIError),
+        (None, body("SOMETHING_NEW"), e.BitrixAPIError),
+    ],
+    ids=lambda v: repr(v)[:40],
+)
+def test_unknown_codes_fall_back_on_status(status: int | None, response: Any, cls: type) -> None:
+    assert type(error_from_response(status, response, "m")) is cls
+
+
+def test_str_shows_method_code_status_and_description() -> None:
+    err = error_from_response(400, body("NOT_FOUND", "Item not found"), "crm.item.get")
+    assert str(err) == "crm.item.get: error 'NOT_FOUND', HTTP 400: Item not found"
+    empty = error_from_response(None, body("", "Not found"), "crm.deal.get")
+    assert str(empty) == "crm.deal.get: error '': Not found"
+    html = error_from_response(502, None, "batch")
+    assert str(html) == "batch: error '', HTTP 502: (no error description)"
+
+
+def test_extra_keys_and_odd_values_are_kept() -> None:
+    err = error_from_response(400, body("ERROR_ARGUMENT", "bad", argument="id"), "m")
+    assert err.extra == {"argument": "id"}
+    odd = error_from_response(400, {"error": 0, "error_description": None}, "m")
+    assert odd.code == "0"
+    assert odd.description == ""
+
+
+RETRYABLE = {
+    e.QueryLimitExceeded: True,
+    e.OperationTimeLimit: True,
+    e.ServerError: True,
+    e.TransportError: True,
+    e.BitrixAPIError: False,
+    e.AuthError: False,
+    e.TokenExpired: False,
+    e.InvalidToken: False,
+    e.InvalidCredentials: False,
+    e.InsufficientScope: False,
+    e.MethodNotFound: False,
+    e.AccessDenied: False,
+    e.InvalidParams: False,
+    e.NotFound: False,
+    e.IncompleteResultError: False,
+    e.BatchError: False,
+}
+
+
+@pytest.mark.parametrize(("cls", "retryable"), RETRYABLE.items(), ids=lambda v: getattr(v, "__name__", v))
+def test_retryable_is_a_class_attribute(cls: type[e.BitrixError], retryable: bool) -> None:
+    assert cls.retryable is retryable
+    assert issubclass(cls, e.BitrixError)
+
+
+def test_hierarchy() -> None:
+    cls: type[e.BitrixError]
+    for cls in (e.TokenExpired, e.InvalidToken, e.InvalidCredentials, e.InsufficientScope):
+        assert issubclass(cls, e.AuthError)
+    for cls in (
+        e.QueryLimitExceeded,
+        e.OperationTimeLimit,
+        e.ServerError,
+        e.AuthError,
+        e.MethodNotFound,
+        e.AccessDenied,
+        e.InvalidParams,
+        e.NotFound,
+    ):
+        assert issubclass(cls, e.BitrixAPIError)
+    for cls in (e.TransportError, e.IncompleteResultError, e.BatchError):
+        assert not issubclass(cls, e.BitrixAPIError)
+
+
+def test_is_retryable() -> None:
+    assert is_retryable(e.TransportError("timeout", method="m"))
+    assert is_retryable(error_from_response(503, body("QUERY_LIMIT_EXCEEDED"), "m"))
+    assert not is_retryable(error_from_response(401, body("expired_token"), "m"))
+    assert not is_retryable(TimeoutError())
+
+
+def test_transport_error_text_and_secret_scrubbing() -> None:
+    err = e.TransportError(
+        "response is not JSON",
+        method="crm.deal.list",
+        cause=f"ContentTypeError: 200, url={WEBHOOK}?auth=t0k3nvalue&start=0",
+        status=200,
+    )
+    text = str(err)
+    assert text.startswith("crm.deal.list: response is not JSON: HTTP 200: ContentTypeError")
+    assert "s3cr3tw3bh00kc0de" not in text
+    assert "t0k3nvalue" not in text
+    assert "/rest/7/***/crm.deal.list" in text
+    assert "s3cr3tw3bh00kc0de" not in err.cause
+
+
+@pytest.fixture
+def registered() -> Iterator[str]:
+    secret = "r3gist3r3d-s3cr3t"
+    register_secret(secret)
+    yield secret
+    SECRETS.discard(secret)
+
+
+def test_registered_secrets_never_reach_exception_texts(registered: str) -> None:
+    api = error_from_response(400, body("", f"cannot use {registered} here"), "m")
+    transport = e.TransportError(f"failed with {registered}", cause=registered)
+    incomplete = e.IncompleteResultError("m", detail=f"page {registered}")
+    for err in (api, transport, incomplete, e.BatchError({"p0": api})):
+        assert registered not in str(err)
+        assert registered not in repr(err)
+
+
+def test_incomplete_result_error_says_what_is_missing() -> None:
+    full = e.IncompleteResultError("crm.deal.list", expected=120, received=100, missing_ids=(51, 100))
+    assert str(full) == (
+        "crm.deal.list: incomplete result: expected 120 records, received 100 (20 missing); "
+        "IDs 51..100 were not covered"
+    )
+    assert (full.expected, full.received, full.missing_ids) == (120, 100, (51, 100))
+    partial = e.IncompleteResultError("tasks.task.list", received=7, detail="chain stopped at cmd_3")
+    assert str(partial) == "tasks.task.list: incomplete result: received 7 records; chain stopped at cmd_3"
+    assert str(e.IncompleteResultError("m")) == "m: incomplete result: completeness not proven"
+
+
+def test_batch_error_keeps_per_command_errors_and_results() -> None:
+    errors = {
+        f"p{i}": error_from_response(None, body("OPERATION_TIME_LIMIT" if i % 2 else "", "Not found"), "m")
+        for i in range(7)
+    }
+    err = e.BatchError(errors, results={"ok": [1, 2]})
+    assert err.errors == errors
+    assert err.results == {"ok": [1, 2]}
+    assert err.retryable_keys == ["p1", "p3", "p5"]
+    assert str(err).startswith("batch: 7 of 8 commands failed: [p0] m: error '': Not found; [p1] m: error ")
+    assert str(err).endswith("; and 2 more")
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        error_from_response(400, body("ERROR_ARGUMENT", "bad", argument="id"), "crm.deal.get"),
+        error_from_response(None, body("", "Not found"), "crm.deal.get"),
+        e.TransportError("timeout", method="batch", cause="TimeoutError()", status=None),
+        e.IncompleteResultError("crm.deal.list", expected=3, received=2, missing_ids=(1, 2), detail="x"),
+        e.BatchError({"p0": error_from_response(None, body("", "Not found"), "m")}, {"p1": True}),
+    ],
+    ids=lambda err: type(err).__name__,
+)
+def test_errors_survive_pickling(err: e.BitrixError) -> None:
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is type(err)
+    assert str(copy) == str(err)
+    assert vars(copy).keys() == vars(err).keys()
+    assert repr(vars(copy)) == repr(vars(err))
+
+
+def test_client_foundation_imports_nothing_from_airflow_or_the_emulator() -> None:
+    code = (
+        "import sys\n"
+        "import bitrix24_provider.client.errors, bitrix24_provider.client.redact\n"
+        "import bitrix24_provider.client.encoding, bitrix24_provider.client.throttle\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'"
+        " or m.startswith('bitrix24_provider.emulator'))\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
