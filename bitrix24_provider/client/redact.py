@@ -57,7 +57,7 @@ _PARAM = re.compile(r"(?:^|(?<=[?&;\s\"'(,]))(?P<name>[^\s=&?#;\"'<>,()]+)=(?P<v
 # "key": "value" / 'key': 'value' in JSON or Python reprs.
 _KEYED = re.compile(
     r"(?P<q>[\"'])(?P<key>" + "|".join(sorted(SENSITIVE_PARAMS, key=len, reverse=True)) + r")(?P=q)"
-    r"(?P<sep>\s*:\s*)(?P<vq>[\"'])(?P<value>(?:\\.|(?!(?P=vq)).)*)(?P=vq)",
+    r"(?P<sep>\s*:\s*)(?P<vq>[\"'])(?P<value>(?:\\.|(?!(?P=vq))[^\\])*)(?P=vq)",
     re.IGNORECASE,
 )
 _BRACKETS = re.compile(r"[\[\]]")

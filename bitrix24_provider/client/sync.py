@@ -41,7 +41,7 @@ class LoopThread:
         try:
             while True:
                 try:
-                    yield self.run(agen.__anext__())
+                    yield self.run(_next(agen))
                 except StopAsyncIteration:
                     return
         finally:
@@ -57,3 +57,7 @@ class LoopThread:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
+
+
+async def _next(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -69,10 +70,8 @@ async def serve(config: EmulatorConfig, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config_from_args(args), args.port))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -50,9 +50,7 @@ class Faults:
     seed: int = 0
 
     def any(self) -> bool:
-        return any(
-            getattr(self, f.name) > 0 for f in fields(self) if f.name not in ("seed", "slow_seconds")
-        )
+        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name not in ("seed", "slow_seconds"))
 
 
 @dataclass

@@ -55,9 +55,7 @@ class OperatingLimiter:
     that crosses the limit still completes. ``operating_reset_at`` is when the oldest basket
     expires: its first record + ``window``."""
 
-    def __init__(
-        self, limit: float, window: float, baskets: int, min_fix: float, now: Now
-    ) -> None:
+    def __init__(self, limit: float, window: float, baskets: int, min_fix: float, now: Now) -> None:
         self.limit = limit
         self.window = window
         self.basket_seconds = window / baskets
@@ -94,7 +92,7 @@ class OperatingLimiter:
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
-        for (credential, method) in list(self._usage):
+        for credential, method in list(self._usage):
             used = self.operating(credential, method)
             if used:
                 out.setdefault(method, {})[credential] = round(used, 6)

@@ -16,6 +16,8 @@ from .params import php_key
 
 __all__ = ["dumps", "phpize"]
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+_NUMERIC_START = frozenset("-0123456789")
 _EXACT_FLOAT_INT = 2**53  # below this, an integral float prints as its integer in PHP
 
 
@@ -41,15 +43,20 @@ def phpize(value: Any) -> Any:
     PHP would merge, such as ``1`` and ``"1"``, merge with the later value winning). Lists and
     tuples stay lists; floats follow :func:`_php_float`; other scalars are unchanged.
     """
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         converted: dict[str, Any] = {}
         for key, item in value.items():
-            converted[php_key(key)] = phpize(item)
+            # only keys that look numeric can change under PHP's key rules
+            name = key if type(key) is str and key[:1] not in _NUMERIC_START else php_key(key)
+            converted[name] = item if type(item) in _SCALARS else phpize(item)
         if _is_php_list(converted):
             return list(converted.values())
         return converted
-    if isinstance(value, list | tuple):
-        return [phpize(item) for item in value]
+    if kind is list or isinstance(value, list | tuple):
+        return [item if type(item) in _SCALARS else phpize(item) for item in value]
     if isinstance(value, float):
         return _php_float(value)
     return value

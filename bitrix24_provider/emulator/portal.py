@@ -201,7 +201,9 @@ class Portal:
             if elapsed >= self.config.request_timeout:
                 timed_out = True
                 break
-            error, cost = self._batch_item(principal, key, command, start + elapsed, meter, maps, silent_empty)
+            error, cost = self._batch_item(
+                principal, key, command, start + elapsed, meter, maps, silent_empty
+            )
             elapsed += cost
             if error and halt:
                 break

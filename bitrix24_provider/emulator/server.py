@@ -107,9 +107,7 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
         await portal.clock.sleep(min(outcome.cost, portal.config.request_timeout))
     if outcome.timed_out:
         return web.Response(text=_GATEWAY_TIMEOUT_PAGE, status=504, content_type="text/html")
-    response = json_response(
-        outcome.body, outcome.status, {"X-Bitrix-Rest-Time": f"{outcome.cost:.6f}"}
-    )
+    response = json_response(outcome.body, outcome.status, {"X-Bitrix-Rest-Time": f"{outcome.cost:.6f}"})
     if Fault.TRUNCATED in faults and response.body is not None:
         raw = bytes(response.body)  # type: ignore[arg-type]
         response.body = raw[: max(1, len(raw) // 2)]

@@ -210,7 +210,7 @@ async def test_a_volley_of_rejections_from_one_overrun_slows_down_once() -> None
     for _ in range(5):  # five in-flight requests of the same moment all come back 503
         bucket.on_query_limit(released_under)
     assert bucket.rate == pytest.approx(1.0)
-    await bucket.acquire()
+    await clock.run(bucket.acquire())
     bucket.on_query_limit(bucket.generation)  # a request released after the penalty: slow down again
     assert bucket.rate == pytest.approx(0.5)
 

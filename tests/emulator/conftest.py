@@ -29,8 +29,14 @@ class PortalClient:
         self.session = session
 
     async def request(
-        self, http_method: str, url: str, *, json_body: Any = None, data: Any = None,
-        params: Any = None, headers: dict[str, str] | None = None,
+        self,
+        http_method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         async with self.session.request(
             http_method, url, json=json_body, data=data, params=params, headers=headers

@@ -44,11 +44,14 @@ async def test_token_expires_after_its_lifetime_and_refresh_rotates(make_portal:
     expired = await portal.request("POST", url, json_body={"auth": pair["access_token"]})
     assert expired.status == 401
     assert expired.body == {
-        "error": "expired_token", "error_description": "The access token provided has expired."
+        "error": "expired_token",
+        "error_description": "The access token provided has expired.",
     }
     refresh = {
-        "grant_type": "refresh_token", "client_id": config.client_id,
-        "client_secret": config.client_secret, "refresh_token": pair["refresh_token"],
+        "grant_type": "refresh_token",
+        "client_id": config.client_id,
+        "client_secret": config.client_secret,
+        "refresh_token": pair["refresh_token"],
     }
     new = await portal.request("GET", portal.emulator.token_url, params=refresh)
     assert new.status == 200
@@ -64,18 +67,26 @@ async def test_token_expires_after_its_lifetime_and_refresh_rotates(make_portal:
 
 async def test_token_server_rejects_a_wrong_client_secret(portal: PortalClient) -> None:
     config = portal.emulator.config
-    reply = await portal.request("POST", portal.emulator.token_url, data={
-        "grant_type": "refresh_token", "client_id": config.client_id,
-        "client_secret": "nope", "refresh_token": config.refresh_token,
-    })
+    reply = await portal.request(
+        "POST",
+        portal.emulator.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": config.client_id,
+            "client_secret": "nope",
+            "refresh_token": config.refresh_token,
+        },
+    )
     assert (reply.status, reply.body["error"]) == (400, "invalid_client")
 
 
 async def test_configured_refresh_token_works_once(portal: PortalClient) -> None:
     config = portal.emulator.config
     params = {
-        "grant_type": "refresh_token", "client_id": config.client_id,
-        "client_secret": config.client_secret, "refresh_token": config.refresh_token,
+        "grant_type": "refresh_token",
+        "client_id": config.client_id,
+        "client_secret": config.client_secret,
+        "refresh_token": config.refresh_token,
     }
     first = await portal.request("POST", portal.emulator.token_url, data=params)
     assert first.status == 200 and first.body["access_token"]

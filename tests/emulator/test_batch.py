@@ -23,7 +23,8 @@ async def test_more_than_50_commands(portal: PortalClient) -> None:
     assert len(result["result"]) == 50
     assert set(result["result_error"]) == {"c50", "c51", "c52"}
     assert result["result_error"]["c51"] == {
-        "error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"
+        "error": "ERROR_BATCH_LENGTH_EXCEEDED",
+        "error_description": "Max batch length exceeded",
     }
 
 
@@ -71,7 +72,9 @@ async def test_batch_params_are_case_insensitive_and_form_encoded_twice(portal: 
     inner = "crm.deal.list?filter[%3EID]=0&select[]=ID&start=-1"
     body = "HALT=0&" + quote("CMD[first]", safe="") + "=" + quote(inner, safe="")
     reply = await portal.request(
-        "POST", portal.emulator.webhook_url + "batch", data=body,
+        "POST",
+        portal.emulator.webhook_url + "batch",
+        data=body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     rows = reply.body["result"]["result"]["first"]
@@ -103,8 +106,10 @@ async def test_item_and_task_chains_use_their_wrappers(portal: PortalClient) -> 
     item = "crm.item.list?entityTypeId=1032&order[id]=ASC&select[]=id&start=-1&filter[>id]="
     task = "tasks.task.list?order[ID]=ASC&select[]=ID&start=-1&filter[>ID]="
     cmd = {
-        "i0": item + "0", "i1": item + "$result[i0][items][49][id]",
-        "t0": task + "0", "t1": task + "$result[t0][tasks][49][id]",
+        "i0": item + "0",
+        "i1": item + "$result[i0][items][49][id]",
+        "t0": task + "0",
+        "t1": task + "$result[t0][tasks][49][id]",
     }
     result = (await portal.call("batch", {"cmd": cmd})).body["result"]
     items0, items1 = result["result"]["i0"]["items"], result["result"]["i1"]["items"]

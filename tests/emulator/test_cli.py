@@ -10,8 +10,15 @@ import aiohttp
 
 async def test_cli_serves_until_stopped() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bitrix24_provider.emulator", "--port", "0", "--deals", "5000",
-        "--no-cost", stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bitrix24_provider.emulator",
+        "--port",
+        "0",
+        "--deals",
+        "5000",
+        "--no-cost",
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None

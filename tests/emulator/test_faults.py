@@ -31,8 +31,12 @@ async def test_error_faults(make_portal: MakePortal, knob: str, status: int, err
 
 
 async def test_faults_are_reproducible_with_a_seed(make_portal: MakePortal) -> None:
-    first: PortalClient = await make_portal(deals=60, bucket_size=1000, faults={"query_limit": 0.5, "seed": 3})
-    second: PortalClient = await make_portal(deals=60, bucket_size=1000, faults={"query_limit": 0.5, "seed": 3})
+    first: PortalClient = await make_portal(
+        deals=60, bucket_size=1000, faults={"query_limit": 0.5, "seed": 3}
+    )
+    second: PortalClient = await make_portal(
+        deals=60, bucket_size=1000, faults={"query_limit": 0.5, "seed": 3}
+    )
     assert await _statuses(first, 20) == await _statuses(second, 20)
 
 

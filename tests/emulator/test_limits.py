@@ -61,8 +61,12 @@ async def test_batch_is_one_request_for_the_bucket(make_portal: MakePortal) -> N
 async def test_operating_limit_blocks_a_method_and_releases_it_at_reset(make_portal: MakePortal) -> None:
     # each crm.deal.list page costs ~0.5 portal s with these costs; the limit is 2 s per 60 s window
     portal: PortalClient = await make_portal(
-        deals=500, operating_limit=2.0, operating_window=60.0, time_scale=100.0,
-        bucket_size=10_000, costs={"base": 0.5, "per_row": 0.0},
+        deals=500,
+        operating_limit=2.0,
+        operating_window=60.0,
+        time_scale=100.0,
+        bucket_size=10_000,
+        costs={"base": 0.5, "per_row": 0.0},
     )
     blocked = None
     last_ok = None
@@ -74,7 +78,8 @@ async def test_operating_limit_blocks_a_method_and_releases_it_at_reset(make_por
         last_ok = reply
     assert blocked is not None and last_ok is not None
     assert blocked.body == {
-        "error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked due to operation time limit."
+        "error": "OPERATION_TIME_LIMIT",
+        "error_description": "Method is blocked due to operation time limit.",
     }
     assert last_ok.body["time"]["operating"] > 2.0  # the call that crossed the limit still completed
     reset_at = last_ok.body["time"]["operating_reset_at"]
@@ -88,7 +93,9 @@ async def test_operating_limit_blocks_a_method_and_releases_it_at_reset(make_por
 
 async def test_operating_counts_batch_subcommands_to_their_own_method(make_portal: MakePortal) -> None:
     portal: PortalClient = await make_portal(
-        deals=3000, operating_limit=3.0, bucket_size=10_000,
+        deals=3000,
+        operating_limit=3.0,
+        bucket_size=10_000,
         costs={"base": 0.05, "per_row": 0.0, "per_counted_row": 0.0, "per_skipped_row": 0.0},
     )
     cmd = {f"p{i}": f"crm.deal.list?start={i * 50}" for i in range(50)}
@@ -97,7 +104,9 @@ async def test_operating_counts_batch_subcommands_to_their_own_method(make_porta
     assert result["result_error"] == []
     assert result["result_time"]["p0"]["operating"] == 0  # 0.05 s is under the 0.1 s threshold
     assert result["result_time"]["p2"]["operating"] > 0
-    assert result["result_time"]["p49"]["operating"] == pytest.approx(2.5)  # 50 x 0.05 s billed to crm.deal.list
+    assert result["result_time"]["p49"]["operating"] == pytest.approx(
+        2.5
+    )  # 50 x 0.05 s billed to crm.deal.list
     second = await portal.call("batch", {"cmd": cmd})
     errors = second.body["result"]["result_error"]
     assert second.status == 200
@@ -142,8 +151,12 @@ async def test_server_cost_makes_responses_take_time(make_portal: MakePortal) ->
 
 async def test_request_timeout_cuts_a_long_batch(make_portal: MakePortal) -> None:
     portal: PortalClient = await make_portal(
-        deals=100, simulate_cost=True, time_scale=1000.0, request_timeout=60.0,
-        costs={"base": 2.0, "per_row": 0.0}, bucket_size=1000,
+        deals=100,
+        simulate_cost=True,
+        time_scale=1000.0,
+        request_timeout=60.0,
+        costs={"base": 2.0, "per_row": 0.0},
+        bucket_size=1000,
     )
     cmd = {f"p{i}": "crm.deal.list?start=-1" for i in range(40)}  # 80 portal s > 60 s cap
     reply = await portal.call("batch", {"cmd": cmd})

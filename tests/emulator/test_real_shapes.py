@@ -105,9 +105,11 @@ async def test_fields_description(portal: PortalClient) -> None:
 
 async def test_add_in_batch_returns_a_bare_integer(portal: PortalClient) -> None:
     real = capture("crm_contact_add_batch.json")
-    ours = (await portal.call("batch", {"halt": 0, "cmd": {
-        "order0000000000": "crm.contact.add?fields[NAME]=Test"
-    }})).body
+    ours = (
+        await portal.call(
+            "batch", {"halt": 0, "cmd": {"order0000000000": "crm.contact.add?fields[NAME]=Test"}}
+        )
+    ).body
     assert type_name(ours["result"]["result"]["order0000000000"]) == "int"
     assert ours["result"]["result_error"] == real["result"]["result_error"] == []
     assert ours["result"]["result_total"] == real["result"]["result_total"] == []
@@ -117,9 +119,11 @@ async def test_add_in_batch_returns_a_bare_integer(portal: PortalClient) -> None
 
 async def test_empty_list_in_batch(portal: PortalClient) -> None:
     real = capture("batch_list_empty.json")["result"]
-    ours = (await portal.call("batch", {"cmd": {
-        "order0000000000": "crm.lead.list?filter[ID]=-5&select[]=ID&start=0"
-    }})).body["result"]
+    ours = (
+        await portal.call(
+            "batch", {"cmd": {"order0000000000": "crm.lead.list?filter[ID]=-5&select[]=ID&start=0"}}
+        )
+    ).body["result"]
     assert ours["result"] == real["result"]
     assert ours["result_total"] == real["result_total"]
     assert ours["result_next"] == real["result_next"] == []

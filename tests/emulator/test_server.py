@@ -24,7 +24,9 @@ async def test_wrong_webhook_code_is_401_invalid_credentials(portal: PortalClien
     reply = await portal.request("POST", url, json_body={})
     assert reply.status == 401
     assert reply.body == {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
-    wrong_user = await portal.request("POST", portal.emulator.webhook_url.replace("/rest/1/", "/rest/2/") + "profile")
+    wrong_user = await portal.request(
+        "POST", portal.emulator.webhook_url.replace("/rest/1/", "/rest/2/") + "profile"
+    )
     assert wrong_user.status == 401
 
 
@@ -58,9 +60,12 @@ async def test_three_encodings_are_equivalent(portal: PortalClient) -> None:
     form = "&".join(
         f"{quote(k, safe='')}={quote(v, safe='')}"
         for k, v in [
-            ("order[ID]", "ASC"), ("filter[>ID]", "100"),
+            ("order[ID]", "ASC"),
+            ("filter[>ID]", "100"),
             ("filter[>=DATE_MODIFY]", "2000-01-01T00:00:00+03:00"),
-            ("select[0]", "ID"), ("select[1]", "DATE_MODIFY"), ("start", "-1"),
+            ("select[0]", "ID"),
+            ("select[1]", "DATE_MODIFY"),
+            ("start", "-1"),
         ]
     )
     by_form = await portal.request(
@@ -68,8 +73,12 @@ async def test_three_encodings_are_equivalent(portal: PortalClient) -> None:
     )
     by_json = await portal.call(
         "crm.deal.list",
-        {"order": {"ID": "ASC"}, "filter": {">ID": 100, ">=DATE_MODIFY": "2000-01-01T00:00:00+03:00"},
-         "select": ["ID", "DATE_MODIFY"], "start": -1},
+        {
+            "order": {"ID": "ASC"},
+            "filter": {">ID": 100, ">=DATE_MODIFY": "2000-01-01T00:00:00+03:00"},
+            "select": ["ID", "DATE_MODIFY"],
+            "start": -1,
+        },
     )
     results = [r.body["result"] for r in (by_get, by_form, by_json)]
     assert results[0] == results[1] == results[2]
@@ -82,7 +91,9 @@ async def test_three_encodings_are_equivalent(portal: PortalClient) -> None:
 async def test_json_body_without_json_content_type_is_misparsed(portal: PortalClient) -> None:
     body = '{"select": ["ID"], "start": -1}'
     as_text = await portal.request(
-        "POST", portal.emulator.webhook_url + "crm.deal.list", data=body,
+        "POST",
+        portal.emulator.webhook_url + "crm.deal.list",
+        data=body,
         headers={"Content-Type": "text/plain"},
     )
     assert as_text.status == 200
@@ -92,7 +103,9 @@ async def test_json_body_without_json_content_type_is_misparsed(portal: PortalCl
 
 async def test_broken_json_body_means_no_parameters(portal: PortalClient) -> None:
     reply = await portal.request(
-        "POST", portal.emulator.webhook_url + "crm.deal.list", data='{"start": -1',
+        "POST",
+        portal.emulator.webhook_url + "crm.deal.list",
+        data='{"start": -1',
         headers={"Content-Type": "application/json"},
     )
     assert reply.status == 200
@@ -107,7 +120,7 @@ async def test_body_overrides_query_string(portal: PortalClient) -> None:
 
 @pytest.mark.parametrize(("start", "first_index"), [(0, 0), (49, 0), (75, 50), (200, 200)])
 async def test_start_is_floored_to_a_page(portal: PortalClient, start: int, first_index: int) -> None:
-    everything = (await portal.call("crm.deal.list", {"select": ["ID"], "order": {"ID": "ASC"}, "start": 0}))
+    everything = await portal.call("crm.deal.list", {"select": ["ID"], "order": {"ID": "ASC"}, "start": 0})
     page = await portal.call("crm.deal.list", {"select": ["ID"], "order": {"ID": "ASC"}, "start": start})
     all_ids = [r["ID"] for r in everything.body["result"]]
     if first_index < 50:
@@ -132,7 +145,8 @@ async def test_unicode_and_special_characters_round_trip(portal: PortalClient) -
     got = await portal.request("GET", url)
     assert got.body["result"]["TITLE"] == title
     form = await portal.request(
-        "POST", portal.emulator.webhook_url + "crm.deal.update",
+        "POST",
+        portal.emulator.webhook_url + "crm.deal.update",
         data=f"id={new_id}&fields[TITLE]={quote(title + '!', safe='')}",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
