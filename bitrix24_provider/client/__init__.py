@@ -1,0 +1,52 @@
+"""An async-first Bitrix24 REST client with fast_bitrix24's API, built to hold the portal's limits.
+
+Imports nothing from Airflow.
+"""
+
+from .async_client import BitrixAsync
+from .auth import OAuthCredentials
+from .errors import (
+    AccessDenied,
+    AuthError,
+    BatchError,
+    BitrixAPIError,
+    BitrixError,
+    IncompleteResultError,
+    InvalidCredentials,
+    InvalidParams,
+    InvalidToken,
+    MethodNotFound,
+    NotFound,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+    ServerError,
+    TokenExpired,
+    TransportError,
+)
+from .settings import ClientSettings
+from .sync_client import Bitrix
+from .throttle import RetryPolicy
+
+__all__ = [
+    "AccessDenied",
+    "AuthError",
+    "BatchError",
+    "Bitrix",
+    "BitrixAPIError",
+    "BitrixAsync",
+    "BitrixError",
+    "ClientSettings",
+    "IncompleteResultError",
+    "InvalidCredentials",
+    "InvalidParams",
+    "InvalidToken",
+    "MethodNotFound",
+    "NotFound",
+    "OAuthCredentials",
+    "OperationTimeLimit",
+    "QueryLimitExceeded",
+    "RetryPolicy",
+    "ServerError",
+    "TokenExpired",
+    "TransportError",
+]

@@ -3,7 +3,7 @@ method and time spent waiting on the throttle."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ class Stats:
     commands: int = 0
     rows: int = 0
     retries: Counter[str] = field(default_factory=Counter)
-    server_time: Counter[str] = field(default_factory=Counter)
+    server_time: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     bucket_wait_seconds: float = 0.0
     operating_wait_seconds: float = 0.0
     token_refreshes: int = 0

@@ -1,0 +1,256 @@
+"""``BitrixAsync``: fast_bitrix24's API on a client that holds the portal's limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from .auth import Auth, OAuthCredentials, TokenFunc
+from .batch import BatchOutcome, Command, run_commands, send_batch
+from .errors import BatchError, BitrixAPIError
+from .families import is_list_method
+from .listing import Exporter, Page
+from .progress import Progress
+from .redact import SECRETS, SecretRegistry
+from .settings import ClientSettings
+from .stats import Stats
+from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
+from .transport import SSLOption, Transport
+
+Items = Mapping[str, Any] | Iterable[Mapping[str, Any]]
+
+
+class BitrixAsync:
+    """An async Bitrix24 client.
+
+    :param webhook: the incoming webhook URL ``https://<portal>/rest/<user>/<code>/``, or the REST
+        endpoint (``https://<portal>/rest/``) together with ``token_func`` or ``oauth``.
+    :param token_func: an async function returning an access token (called first and on expiry).
+    :param oauth: built-in OAuth refresh; rotated tokens are handed to ``oauth.on_refresh``.
+    :param verbose: tqdm progress bars; ``None`` shows them only on a terminal.
+    :param respect_velocity_policy, request_pool_size, requests_per_second, batch_size,
+        operating_time_limit: as in fast_bitrix24; the bucket defaults follow ``plan``.
+    :param client: an aiohttp session to use (the client then never closes it).
+    :param ssl: ``True``, ``False``, an ``ssl.SSLContext`` or the path of a CA bundle.
+    :param plan: ``standard`` (50 + 2/s) or ``enterprise`` (250 + 5/s).
+    :param settings: every other knob (:class:`ClientSettings`); the arguments above override it.
+    """
+
+    def __init__(
+        self,
+        webhook: str | None = None,
+        token_func: TokenFunc | None = None,
+        verbose: bool | None = None,
+        respect_velocity_policy: bool = True,
+        request_pool_size: float | None = None,
+        requests_per_second: float | None = None,
+        batch_size: int = 50,
+        operating_time_limit: float = 480.0,
+        client: aiohttp.ClientSession | None = None,
+        ssl: SSLOption = True,
+        *,
+        plan: str | None = None,
+        oauth: OAuthCredentials | None = None,
+        settings: ClientSettings | None = None,
+        time_scale: float | None = None,
+    ) -> None:
+        base = settings or ClientSettings()
+        self.settings = ClientSettings(
+            **{
+                **base.__dict__,
+                "plan": plan or base.plan,
+                "request_pool_size": request_pool_size or base.request_pool_size,
+                "requests_per_second": requests_per_second or base.requests_per_second,
+                "respect_velocity_policy": respect_velocity_policy,
+                "batch_size": batch_size,
+                "operating_time_limit": operating_time_limit,
+                "time_scale": time_scale or base.time_scale,
+            }
+        )
+        self.verbose = verbose
+        self.secrets: SecretRegistry = SECRETS
+        self.auth = Auth(
+            self.secrets, webhook=webhook if oauth is None else None, oauth=oauth, token_func=token_func
+        )
+        self.clock = ScaledClock(self.settings.time_scale)
+        capacity, rate = self.settings.bucket()
+        clock = self.clock
+        self.throttle = Throttle(
+            LeakyBucket(
+                capacity,
+                rate,
+                headroom=self.settings.headroom,
+                clock=clock.monotonic,
+                sleep=clock.sleep,
+                wall=clock.time,
+            ),
+            OperatingBudget(
+                self.settings.operating_time_limit,
+                self.settings.operating_window,
+                now=clock.time,
+                sleep=clock.sleep,
+            ),
+        )
+        self.stats = Stats()
+        self.transport = Transport(
+            self.auth, self.settings, self.throttle, self.clock, self.stats, client, ssl
+        )
+        self.exporter = Exporter(self.transport, self.settings)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> BitrixAsync:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def iter_all(
+        self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> AsyncIterator[Page]:
+        """Stream a whole list page by page; memory is bounded by the pages in flight.
+
+        Every row comes exactly once, or :class:`IncompleteResultError` says what is missing.
+        Pages of one id range come in ascending id order; ranges exported in parallel interleave.
+        """
+        async for page in self.exporter.pages(method, dict(params or {}), limit):
+            yield page
+
+    async def get_all(
+        self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]] | Any:
+        """Every row of a list method as one list (non-list methods: their result as is)."""
+        if not is_list_method(method):
+            return (await self.transport.request(method, dict(params or {})))["result"]
+        rows: list[dict[str, Any]] = []
+        with Progress(self.verbose, method) as bar:
+            async for page in self.iter_all(method, params, limit):
+                rows.extend(page)
+                bar.update(len(page))
+        return rows
+
+    async def get_by_ID(
+        self,
+        method: str,
+        ID_list: Iterable[Any],
+        ID_field_name: str = "ID",
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[Any, Any]:
+        """``{id: result}`` for one call of ``method`` per id, in batches."""
+        ids = list(ID_list)
+        commands = {
+            f"i{n}": Command(method, {**(params or {}), ID_field_name: id_}) for n, id_ in enumerate(ids)
+        }
+        outcome = await self._run(commands, method)
+        self._raise_errors(outcome, keys=list(commands))
+        return {id_: outcome.results[f"i{n}"] for n, id_ in enumerate(ids)}
+
+    async def list_and_get(
+        self,
+        method_branch: str,
+        ID_field_name: str = "ID",
+        filter: Mapping[str, Any] | None = None,
+    ) -> dict[Any, Any]:
+        """``get_all(<branch>.list, select=[ID], filter)`` then ``get_by_ID(<branch>.get)``."""
+        params: dict[str, Any] = {"select": [ID_field_name]}
+        if filter:
+            params["filter"] = dict(filter)
+        rows = await self.get_all(f"{method_branch}.list", params)
+        return await self.get_by_ID(
+            f"{method_branch}.get", [row[ID_field_name] for row in rows], ID_field_name
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def call(
+        self, method: str, items: Items | None = None, raw: bool = False, *, return_errors: bool = False
+    ) -> Any:
+        """Apply ``method`` to one item (returns its result) or many (a tuple in input order).
+
+        ``raw=True`` sends ``items`` once as the parameters and returns the whole answer.
+        ``return_errors=True`` puts each failed item's :class:`BitrixAPIError` in its place
+        instead of raising :class:`BatchError`.
+        """
+        if raw:
+            return await self.transport.request(method, dict(items or {}))  # type: ignore[arg-type]
+        if items is None or isinstance(items, Mapping):
+            return (await self.transport.request(method, dict(items or {})))["result"]
+        listed = list(items)
+        commands = {f"c{n}": Command(method, item) for n, item in enumerate(listed)}
+        outcome = await self._run(commands, method)
+        keys = list(commands)
+        if not return_errors:
+            self._raise_errors(outcome, keys)
+        return tuple(outcome.results[k] if k in outcome.results else outcome.errors[k] for k in keys)
+
+    async def call_batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a ready ``{"halt": ..., "cmd": {key: "method?query"}}`` batch; return ``result``."""
+        cmd = params.get("cmd")
+        if not isinstance(cmd, Mapping) or not cmd:
+            raise ValueError("call_batch needs params['cmd'] as a non-empty mapping of key -> 'method?query'")
+        commands = {}
+        for key, text in cmd.items():
+            method, _, query = str(text).partition("?")
+            commands[str(key)] = Command(method, query=query)
+        outcome = await send_batch(self.transport, commands, halt=bool(params.get("halt", False)))
+        self._raise_errors(outcome, keys=list(commands))
+        return outcome.results
+
+    # -- throttling -------------------------------------------------------------------------
+
+    def slow(self, max_concurrent_requests: int = 1) -> _Slow:
+        """Lower the concurrency for a block: ``with bx.slow():`` or ``async with bx.slow():``."""
+        return _Slow(self, max_concurrent_requests)
+
+    def export_throttle_state(self) -> ThrottleState:
+        """JSON-serialisable throttle state for :meth:`restore_throttle_state` in a later process."""
+        return self.throttle.export_state()
+
+    def restore_throttle_state(self, state: Mapping[str, Any]) -> None:
+        self.throttle.restore_state(state)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _run(self, commands: dict[str, Command], method: str) -> BatchOutcome:
+        with Progress(self.verbose, method, total=len(commands), unit="calls") as bar:
+            outcome = await run_commands(
+                self.transport, commands, self.settings.batch_size, self.settings.operating_retries
+            )
+            bar.update(len(commands))
+        return outcome
+
+    @staticmethod
+    def _raise_errors(outcome: BatchOutcome, keys: Sequence[str]) -> None:
+        errors: dict[str, BitrixAPIError] = {k: outcome.errors[k] for k in keys if k in outcome.errors}
+        if errors:
+            raise BatchError(errors, results=outcome.results)
+
+
+class _Slow:
+    def __init__(self, client: BitrixAsync, limit: int) -> None:
+        self.gate = client.transport.gate
+        self.limit = max(1, limit)
+        self.saved = self.gate.limit
+
+    def __enter__(self) -> None:
+        self.saved, self.gate.limit = self.gate.limit, self.limit
+
+    def __exit__(self, *exc: object) -> None:
+        self.gate.limit = self.saved
+
+    async def __aenter__(self) -> None:
+        self.saved = self.gate.limit
+        await self.gate.set_limit(self.limit)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.gate.set_limit(self.saved)

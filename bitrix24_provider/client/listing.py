@@ -1,0 +1,385 @@
+"""Whole lists, page by page, with proof of completeness.
+
+**Keyset mode** (the default for list methods that support it, contract §3.3): ``order`` by ID,
+``filter >ID`` from the last row seen, ``start=-1`` (no COUNT on the server), and up to 50 pages
+chained inside one ``batch`` through ``$result[...]`` references. A chain stops at its first short
+page and ignores the commands after it. A large table is split into disjoint ID ranges exported by
+parallel chains. Every page is checked: IDs strictly ascending, inside the chain's range, after the
+cursor. An empty page inside a batch is confirmed by a direct call before a chain is declared done,
+so a batch that silently came back empty cannot truncate the export.
+
+**Offset mode** (methods that cannot be ordered by ID, or a custom ``order``): ``start=0, 50, ...``
+planned from ``total``, fetched in batches; every page before the last must be full, and the rows
+received must match ``total`` (after removing IDs seen twice) or :class:`IncompleteResultError`
+is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .batch import Command, send_batch
+from .errors import IncompleteResultError, InvalidParams, OperationTimeLimit
+from .families import ListFamily, family_of
+from .settings import ClientSettings
+from .transport import Transport
+
+PAGE = 50
+Row = dict[str, Any]
+Page = list[Row]
+
+_BOUNDS = (">", ">=", "<", "<=")
+
+
+def rows_of(result: Any, family: ListFamily) -> Page:
+    """The rows of one list page: a bare list, or the list under the family's wrapper key."""
+    if isinstance(result, list):
+        return result
+    if isinstance(result, Mapping):
+        if family.wrapper is not None and isinstance(result.get(family.wrapper), list):
+            return list(result[family.wrapper])
+        lists = [v for v in result.values() if isinstance(v, list)]
+        if len(result) == 1 and lists:  # an engine method's {"<key>": [...]}
+            return list(lists[0])
+    raise TypeError(f"not a list page: {type(result).__name__}")
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise IncompleteResultError("?", detail=f"{what} is not an integer id: {value!r}") from None
+
+
+@dataclass
+class KeysetPlan:
+    method: str
+    family: ListFamily
+    base: dict[str, Any]  # params without the id bounds
+    filter: dict[str, Any]
+    lo: int  # exclusive
+    hi: int | None  # inclusive
+
+    def params(self, cursor: int | str, hi: int | None) -> dict[str, Any]:
+        key = self.family.request_id
+        bounds: dict[str, Any] = {f">{key}": cursor}
+        if hi is not None:
+            bounds[f"<={key}"] = hi
+        return {**self.base, "filter": {**self.filter, **bounds}}
+
+    def newest_first(self, cursor: int, hi: int | None) -> dict[str, Any]:
+        params = self.params(cursor, hi)
+        params["order"] = {self.family.request_id: "DESC"}
+        params["select"] = [self.family.request_id]
+        return params
+
+
+def keyset_plan(method: str, params: Mapping[str, Any]) -> KeysetPlan | None:
+    """A keyset plan for these parameters, or None when only offset paging fits (custom order,
+    a family without a known id cursor)."""
+    family = family_of(method)
+    if not family.keyset:
+        return None
+    key = family.request_id
+    order = params.get("order")
+    if order and {str(k): str(v).upper() for k, v in dict(order).items()} != {key: "ASC"}:
+        return None
+    filter_ = dict(params.get("filter") or {})
+    lo, hi = 0, None
+    for op in _BOUNDS:
+        if f"{op}{key}" in filter_:
+            value = _int(filter_.pop(f"{op}{key}"), f"filter {op}{key}")
+            if op == ">":
+                lo = max(lo, value)
+            elif op == ">=":
+                lo = max(lo, value - 1)
+            elif op == "<":
+                hi = value - 1 if hi is None else min(hi, value - 1)
+            else:
+                hi = value if hi is None else min(hi, value)
+    base = {k: v for k, v in params.items() if k not in ("filter", "order", "start")}
+    select = base.get("select")
+    if select:
+        names = [str(s) for s in select]
+        if key not in names and response_id_missing(names, family):
+            base["select"] = [*names, key]
+    base["order"] = {key: "ASC"}
+    base["start"] = -1
+    return KeysetPlan(method, family, base, filter_, lo, hi)
+
+
+def response_id_missing(select: list[str], family: ListFamily) -> bool:
+    return "*" not in select and family.response_id not in select
+
+
+class Exporter:
+    """Runs keyset and offset exports over one transport."""
+
+    def __init__(self, transport: Transport, settings: ClientSettings) -> None:
+        self.transport = transport
+        self.settings = settings
+
+    async def pages(
+        self, method: str, params: Mapping[str, Any], limit: int | None = None
+    ) -> AsyncIterator[Page]:
+        if "start" in params:
+            raise ValueError("do not pass 'start': get_all and iter_all page by themselves")
+        sent = 0
+        plan = keyset_plan(method, params)
+        source = self._keyset(plan) if plan is not None else self._offset(method, params)
+        try:
+            try:
+                async for page in source:
+                    if limit is not None and sent + len(page) >= limit:
+                        yield page[: limit - sent]
+                        return
+                    sent += len(page)
+                    yield page
+            except InvalidParams:
+                if plan is None or sent:
+                    raise
+                # the method refused the id cursor: fall back to offset paging
+                self.transport.stats.retries["keyset_fallback"] += 1
+                await _close(source)
+                source = self._offset(method, params)
+                async for page in source:
+                    if limit is not None and sent + len(page) >= limit:
+                        yield page[: limit - sent]
+                        return
+                    sent += len(page)
+                    yield page
+        finally:
+            await _close(source)
+
+    # -- keyset -----------------------------------------------------------------------------
+
+    async def _direct(self, plan: KeysetPlan, params: dict[str, Any], count: bool = True) -> Page:
+        body = await self.transport.request(plan.method, params)
+        rows = rows_of(body["result"], plan.family)
+        if count:
+            self.transport.stats.rows += len(rows)
+        return rows
+
+    async def _keyset(self, plan: KeysetPlan) -> AsyncIterator[Page]:
+        first = await self._direct(plan, plan.params(plan.lo, plan.hi))
+        _check(plan, first, plan.lo, plan.hi)
+        if first:
+            yield first
+        if len(first) < PAGE:
+            return
+        rid = plan.family.response_id
+        cursor = int(first[-1][rid])
+        newest = await self._direct(plan, plan.newest_first(cursor, plan.hi), count=False)
+        if not newest:
+            return
+        top = int(newest[0][rid])
+        span = max(1, int(first[-1][rid]) - int(first[0][rid]))
+        est_pages = math.ceil((top - cursor) * (PAGE - 1) / span / PAGE) + 1
+        chains = max(
+            1, min(self.settings.max_parallel_chains, math.ceil(est_pages / self.settings.batch_size))
+        )
+        edges = [cursor + (top - cursor) * i // chains for i in range(chains + 1)]
+        bounds: list[int | None] = [*edges[:-1], plan.hi]  # the last range stays open to new rows
+        queue: asyncio.Queue[Page | None] = asyncio.Queue(maxsize=2 * chains)
+        tasks = [
+            asyncio.create_task(
+                self._chain(plan, edges[i], bounds[i + 1], math.ceil(est_pages / chains), queue)
+            )
+            for i in range(chains)
+        ]
+        running = len(tasks)
+        try:
+            while running:
+                page = await queue.get()
+                if page is None:
+                    running -= 1
+                    for task in tasks:
+                        if task.done() and task.exception() is not None:
+                            raise task.exception()  # type: ignore[misc]
+                    continue
+                yield page
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _chain(
+        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: asyncio.Queue[Page | None]
+    ) -> None:
+        """Export the id range (lo, hi] with batches of chained pages."""
+        try:
+            await self._run_chain(plan, lo, hi, est_pages, queue)
+        finally:
+            await queue.put(None)
+
+    async def _run_chain(
+        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: asyncio.Queue[Page | None]
+    ) -> None:
+        cursor, stalled = lo, 0
+        stats = self.transport.stats
+        while True:
+            size = min(self.settings.batch_size, max(2, est_pages + 1))
+            commands = {"c0": Command(plan.method, plan.params(cursor, hi))}
+            for i in range(1, size):
+                commands[f"c{i}"] = Command(plan.method, plan.params(plan.family.reference(f"c{i - 1}"), hi))
+            outcome = await send_batch(self.transport, commands)
+            progressed, done = 0, False
+            for i in range(size):
+                key = f"c{i}"
+                error = outcome.errors.get(key)
+                if isinstance(error, OperationTimeLimit):
+                    self.transport.throttle.budget.block(plan.method)
+                    stats.retries["operation_time_limit"] += 1
+                    break
+                if error is not None:
+                    raise error
+                if key not in outcome.results:
+                    stats.retries["missing_command"] += 1
+                    break
+                rows = rows_of(outcome.results[key], plan.family)
+                if not _valid(plan, rows, cursor, hi):
+                    stats.retries["corrupt_page"] += 1
+                    break
+                confirmed = not rows
+                if confirmed:  # an empty page in a batch may be a silently emptied one: confirm
+                    rows = await self._direct(plan, plan.params(cursor, hi))
+                    _check(plan, rows, cursor, hi)
+                    if rows:
+                        stats.retries["silent_empty"] += 1
+                else:
+                    stats.rows += len(rows)
+                if rows:
+                    await queue.put(rows)
+                    cursor = int(rows[-1][plan.family.response_id])
+                    progressed += 1
+                if len(rows) < PAGE:
+                    done = True
+                    break
+                if confirmed:
+                    break  # the rest of this batch was emptied too: go on from the new cursor
+            if done:
+                return
+            # every page was full: more remain than estimated, keep the batches as large
+            est_pages = max(est_pages - progressed, size if progressed == size else 1)
+            stalled = 0 if progressed else stalled + 1
+            if stalled > self.settings.retry.max_attempts + self.settings.operating_retries:
+                raise IncompleteResultError(
+                    plan.method,
+                    missing_ids=(cursor + 1, hi) if hi is not None else None,
+                    detail=f"the export made no progress after id {cursor}",
+                )
+
+    # -- offset -----------------------------------------------------------------------------
+
+    async def _offset(self, method: str, params: Mapping[str, Any]) -> AsyncIterator[Page]:
+        family = family_of(method)
+        first = await self.transport.request(method, {**params, "start": 0})
+        rows = rows_of(first["result"], family)
+        self.transport.stats.rows += len(rows)
+        total = first.get("total")
+        seen = _Seen(family.response_id)
+        seen.add(rows)
+        yield rows
+        if first.get("next") is None or not isinstance(total, int):
+            return
+        offsets = list(range(PAGE, total, PAGE))
+        size = self.settings.batch_size
+        chunks = [offsets[i : i + size] for i in range(0, len(offsets), size)]
+        window = max(1, self.settings.max_concurrent_requests)
+        pending: list[asyncio.Task[list[Page]]] = []
+        try:
+            for index in range(len(chunks)):
+                while len(pending) < window and index + len(pending) < len(chunks):
+                    chunk = chunks[index + len(pending)]
+                    pending.append(
+                        asyncio.create_task(self._offset_chunk(method, params, family, chunk, total))
+                    )
+                pages = await pending.pop(0)
+                for page in pages:
+                    seen.add(page)
+                    yield page
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if seen.count != total:
+            raise IncompleteResultError(
+                method,
+                expected=total,
+                received=seen.count,
+                detail="offset paging received another number of rows than the total (data changed?)",
+            )
+
+    async def _offset_chunk(
+        self, method: str, params: Mapping[str, Any], family: ListFamily, offsets: list[int], total: int
+    ) -> list[Page]:
+        commands = {f"o{start}": Command(method, {**params, "start": start}) for start in offsets}
+        outcome = await send_batch(self.transport, commands)
+        pages = []
+        for start in offsets:
+            key = f"o{start}"
+            expected = min(PAGE, total - start)
+            rows = rows_of(outcome.results[key], family) if key in outcome.results else []
+            if key in outcome.errors and not isinstance(outcome.errors[key], OperationTimeLimit):
+                raise outcome.errors[key]
+            if len(rows) < expected:  # emptied, blocked or lost: fetch this page on its own
+                self.transport.stats.retries["short_page"] += 1
+                body = await self.transport.request(method, {**params, "start": start})
+                rows = rows_of(body["result"], family)
+            self.transport.stats.rows += len(rows)
+            pages.append(rows)
+        return pages
+
+
+class _Seen:
+    """Counts rows once per id (offset paging can show a row twice when rows move)."""
+
+    def __init__(self, id_field: str) -> None:
+        self.id_field = id_field
+        self.ids: set[Any] = set()
+        self.anonymous = 0
+
+    def add(self, rows: Page) -> None:
+        for row in rows:
+            value = row.get(self.id_field) if isinstance(row, Mapping) else None
+            if value is None:
+                self.anonymous += 1
+            else:
+                self.ids.add(str(value))
+
+    @property
+    def count(self) -> int:
+        return len(self.ids) + self.anonymous
+
+
+def _valid(plan: KeysetPlan, rows: Page, cursor: int, hi: int | None) -> bool:
+    rid = plan.family.response_id
+    last = cursor
+    for row in rows:
+        try:
+            value = int(row[rid])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if value <= last or (hi is not None and value > hi):
+            return False
+        last = value
+    return len(rows) <= PAGE
+
+
+def _check(plan: KeysetPlan, rows: Page, cursor: int, hi: int | None) -> None:
+    if not _valid(plan, rows, cursor, hi):
+        raise IncompleteResultError(
+            plan.method, detail=f"a page after id {cursor} is not in ascending id order or out of range"
+        )
+
+
+async def _close(source: AsyncIterator[Page]) -> None:
+    closer = getattr(source, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()

@@ -1,0 +1,55 @@
+"""Every tunable of the client in one place, with the portal's documented defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .throttle import PLAN_LIMITS, RetryPolicy
+
+
+@dataclass
+class ClientSettings:
+    """:param plan: ``standard`` (bucket 50, 2/s) or ``enterprise`` (250, 5/s).
+    :param request_pool_size: bucket size X; overrides the plan's.
+    :param requests_per_second: drain rate Y; overrides the plan's.
+    :param headroom: bucket slots never used, for latency jitter and other clients.
+    :param operating_time_limit: seconds of server time per method per ``operating_window``.
+    :param respect_velocity_policy: pause a method before the portal blocks it (fast_bitrix24's name).
+    :param batch_size: commands per ``batch`` call (at most 50).
+    :param max_concurrent_requests: HTTP requests in flight at once.
+    :param max_parallel_chains: keyset chains over disjoint ID ranges at once in one export.
+    :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
+    :param retry: backoff for transient failures, per request.
+    :param operating_retries: how many times one command may be resumed after an operating block.
+    :param time_scale: portal seconds per real second; set it to the emulator's ``time_scale`` so the
+        throttle's clock runs as fast as the portal's.
+    """
+
+    plan: str = "standard"
+    request_pool_size: float | None = None
+    requests_per_second: float | None = None
+    headroom: float = 1.0
+    operating_time_limit: float = 480.0
+    operating_window: float = 600.0
+    respect_velocity_policy: bool = True
+    batch_size: int = 50
+    max_concurrent_requests: int = 16
+    max_parallel_chains: int = 16
+    request_timeout: float = 90.0
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
+    operating_retries: int = 5
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.plan not in PLAN_LIMITS:
+            raise ValueError(f"plan must be one of {sorted(PLAN_LIMITS)}, got {self.plan!r}")
+        if not 1 <= self.batch_size <= 50:
+            raise ValueError(f"batch_size must be between 1 and 50, got {self.batch_size!r}")
+        if self.max_concurrent_requests < 1 or self.max_parallel_chains < 1:
+            raise ValueError("max_concurrent_requests and max_parallel_chains must be at least 1")
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be positive, got {self.time_scale!r}")
+
+    def bucket(self) -> tuple[float, float]:
+        size, rate = PLAN_LIMITS[self.plan]
+        return (self.request_pool_size or size, self.requests_per_second or rate)

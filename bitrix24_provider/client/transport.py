@@ -1,0 +1,222 @@
+"""One logical request to the portal: throttled, retried, parsed, with typed errors.
+
+Every HTTP request takes a slot of the client-side leaky bucket and waits for the operating budget
+of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts, HTML or cut
+bodies) are retried with backoff under a per-request attempt budget; an expired OAuth token is
+refreshed once and the request repeated; auth errors, unknown methods and bad parameters are raised
+at once. Parameters always go through the one encoder (:mod:`.encoding`) as a form body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl as ssl_module
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from .auth import Auth
+from .encoding import to_form
+from .errors import (
+    BitrixAPIError,
+    BitrixError,
+    OperationTimeLimit,
+    QueryLimitExceeded,
+    TokenExpired,
+    TransportError,
+    error_from_response,
+)
+from .settings import ClientSettings
+from .stats import Stats
+from .throttle import Clock, Throttle
+
+log = logging.getLogger("bitrix24_provider.client")
+
+SSLOption = bool | ssl_module.SSLContext | str
+
+
+def ssl_context(option: SSLOption) -> bool | ssl_module.SSLContext:
+    """``True``: verify with the system store; ``False``: no verification; a path: a CA bundle."""
+    if isinstance(option, str):
+        return ssl_module.create_default_context(cafile=option)
+    return option
+
+
+class ConcurrencyGate:
+    """A semaphore whose size can change while in use (``slow()``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._changed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def __aenter__(self) -> None:
+        async with self._condition():
+            await self._condition().wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._condition():
+            self.active -= 1
+            self._condition().notify_all()
+
+    async def set_limit(self, limit: int) -> None:
+        async with self._condition():
+            self.limit = max(1, limit)
+            self._condition().notify_all()
+
+
+class Transport:
+    def __init__(
+        self,
+        auth: Auth,
+        settings: ClientSettings,
+        throttle: Throttle,
+        clock: Clock,
+        stats: Stats,
+        session: aiohttp.ClientSession | None = None,
+        ssl: SSLOption = True,
+    ) -> None:
+        self.auth = auth
+        self.settings = settings
+        self.throttle = throttle
+        self.clock = clock
+        self.stats = stats
+        self.gate = ConcurrencyGate(settings.max_concurrent_requests)
+        self._session = session
+        self._own_session = session is None
+        self._ssl = ssl_context(ssl)
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
+            connector = aiohttp.TCPConnector(limit=self.settings.max_concurrent_requests + 4)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        budget_methods: Sequence[str] = (),
+        validate: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Any:
+        """POST ``method`` and return the decoded body of a successful answer.
+
+        ``budget_methods`` are the methods whose operating budget this request spends (the
+        sub-commands of a batch); by default ``method`` itself. ``validate`` may reject a body
+        that looks like success with a :class:`TransportError`, which is retried like any other.
+        """
+        methods = tuple(budget_methods) or (method,)
+        retry = self.settings.retry.start()
+        operating_blocks = 0
+        refreshed = False
+        while True:
+            auth_params, generation = await self.auth.params()
+            try:
+                payload = await self._attempt(method, {**params, **auth_params}, methods)
+                if validate is not None:
+                    validate(payload)
+                return payload
+            except TokenExpired:
+                if refreshed or not self.auth.needs_token:
+                    raise
+                refreshed = True
+                await self.auth.refresh(generation, await self.session())
+                self.stats.token_refreshes += 1
+                continue
+            except OperationTimeLimit:
+                operating_blocks += 1
+                self.stats.retries["operation_time_limit"] += 1
+                if operating_blocks > self.settings.operating_retries:
+                    raise
+                for name in methods:
+                    self.throttle.budget.block(name)
+                log.info("%s is blocked by the operating limit; waiting for its reset", method)
+                continue
+            except BitrixError as error:
+                delay = retry.next_delay(error)
+                if delay is None:
+                    raise
+                cause = _cause(error)
+                self.stats.retries[cause] += 1
+                log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
+                await self.clock.sleep(delay)
+
+    async def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+        async with self.gate:
+            if self.settings.respect_velocity_policy:
+                self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
+            self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
+            generation = self.throttle.bucket.generation
+            body = to_form(params)
+            try:
+                payload = await self._post(method, body)
+            except QueryLimitExceeded:
+                self.throttle.bucket.on_query_limit(generation)
+                raise
+        self.throttle.bucket.on_success()
+        if isinstance(payload, Mapping):
+            self.throttle.budget.record(method, payload.get("time"))
+        return payload
+
+    async def _post(self, method: str, body: bytes) -> Any:
+        session = await self.session()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        self.stats.http_requests += 1
+        try:
+            async with session.post(self.auth.url(method), data=body, headers=headers, ssl=self._ssl) as resp:
+                status = resp.status
+                raw = await resp.read()
+                content_type = resp.headers.get("Content-Type", "")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            self.stats.http_by_status[0] += 1
+            raise TransportError(
+                self.auth.secrets.redact(f"{method}: {type(error).__name__}: {error}"),
+                method=method,
+                cause="timeout" if isinstance(error, asyncio.TimeoutError) else "connection",
+            ) from None
+        self.stats.http_by_status[status] += 1
+        payload = _decode(raw)
+        if isinstance(payload, Mapping) and "error" in payload:
+            raise error_from_response(status, payload, method)
+        if status >= 400:
+            raise error_from_response(status, None, method)
+        if not isinstance(payload, Mapping) or "result" not in payload:
+            kind = "html" if "html" in content_type else "malformed_body"
+            raise TransportError(
+                f"{method}: HTTP {status}, not a Bitrix24 answer ({kind}, {len(raw)} bytes)",
+                method=method,
+                cause=kind,
+                status=status,
+            )
+        return payload
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _cause(error: BitrixError) -> str:
+    if isinstance(error, TransportError):
+        return error.cause or "transport"
+    if isinstance(error, BitrixAPIError):
+        return (error.code or str(error.status)).lower()
+    return type(error).__name__
