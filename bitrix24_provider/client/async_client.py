@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -20,6 +20,7 @@ from .stats import Stats
 from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
 from .transport import SSLOption, Transport
 
+T = TypeVar("T")
 Items = Mapping[str, Any] | Iterable[Mapping[str, Any]]
 
 
@@ -32,7 +33,8 @@ class BitrixAsync:
     :param oauth: built-in OAuth refresh; rotated tokens are handed to ``oauth.on_refresh``.
     :param verbose: tqdm progress bars; ``None`` shows them only on a terminal.
     :param respect_velocity_policy, request_pool_size, requests_per_second, batch_size,
-        operating_time_limit: as in fast_bitrix24; the bucket defaults follow ``plan``.
+        operating_time_limit: as in fast_bitrix24 (defaults: ``True``, the plan's bucket, 50, 480 s);
+        ``None`` keeps the value of ``settings``.
     :param client: an aiohttp session to use (the client then never closes it).
     :param ssl: ``True``, ``False``, an ``ssl.SSLContext`` or the path of a CA bundle.
     :param plan: ``standard`` (50 + 2/s) or ``enterprise`` (250 + 5/s).
@@ -44,11 +46,11 @@ class BitrixAsync:
         webhook: str | None = None,
         token_func: TokenFunc | None = None,
         verbose: bool | None = None,
-        respect_velocity_policy: bool = True,
+        respect_velocity_policy: bool | None = None,
         request_pool_size: float | None = None,
         requests_per_second: float | None = None,
-        batch_size: int = 50,
-        operating_time_limit: float = 480.0,
+        batch_size: int | None = None,
+        operating_time_limit: float | None = None,
         client: aiohttp.ClientSession | None = None,
         ssl: SSLOption = True,
         *,
@@ -64,9 +66,9 @@ class BitrixAsync:
                 "plan": plan or base.plan,
                 "request_pool_size": request_pool_size or base.request_pool_size,
                 "requests_per_second": requests_per_second or base.requests_per_second,
-                "respect_velocity_policy": respect_velocity_policy,
-                "batch_size": batch_size,
-                "operating_time_limit": operating_time_limit,
+                "respect_velocity_policy": _pick(respect_velocity_policy, base.respect_velocity_policy),
+                "batch_size": _pick(batch_size, base.batch_size),
+                "operating_time_limit": _pick(operating_time_limit, base.operating_time_limit),
                 "time_scale": time_scale or base.time_scale,
             }
         )
@@ -234,6 +236,10 @@ class BitrixAsync:
         errors: dict[str, BitrixAPIError] = {k: outcome.errors[k] for k in keys if k in outcome.errors}
         if errors:
             raise BatchError(errors, results=outcome.results)
+
+
+def _pick(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 class _Slow:

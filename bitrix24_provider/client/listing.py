@@ -131,7 +131,7 @@ class Exporter:
             raise ValueError("do not pass 'start': get_all and iter_all page by themselves")
         sent = 0
         plan = keyset_plan(method, params)
-        source = self._keyset(plan) if plan is not None else self._offset(method, params)
+        source = self._keyset(plan, limit) if plan is not None else self._offset(method, params)
         try:
             try:
                 async for page in source:
@@ -165,7 +165,7 @@ class Exporter:
             self.transport.stats.rows += len(rows)
         return rows
 
-    async def _keyset(self, plan: KeysetPlan) -> AsyncIterator[Page]:
+    async def _keyset(self, plan: KeysetPlan, limit: int | None = None) -> AsyncIterator[Page]:
         first = await self._direct(plan, plan.params(plan.lo, plan.hi))
         _check(plan, first, plan.lo, plan.hi)
         if first:
@@ -180,6 +180,8 @@ class Exporter:
         top = int(newest[0][rid])
         span = max(1, int(first[-1][rid]) - int(first[0][rid]))
         est_pages = math.ceil((top - cursor) * (PAGE - 1) / span / PAGE) + 1
+        if limit is not None:  # no more pages than the caller wants
+            est_pages = max(1, min(est_pages, math.ceil((limit - len(first)) / PAGE)))
         chains = max(
             1, min(self.settings.max_parallel_chains, math.ceil(est_pages / self.settings.batch_size))
         )

@@ -35,6 +35,8 @@ from .throttle import Clock, Throttle
 
 log = logging.getLogger("bitrix24_provider.client")
 
+_MAX_REFRESHES = 3
+
 SSLOption = bool | ssl_module.SSLContext | str
 
 
@@ -124,7 +126,7 @@ class Transport:
         methods = tuple(budget_methods) or (method,)
         retry = self.settings.retry.start()
         operating_blocks = 0
-        refreshed = False
+        refreshes = 0
         while True:
             auth_params, generation = await self.auth.params()
             try:
@@ -133,9 +135,11 @@ class Transport:
                     validate(payload)
                 return payload
             except TokenExpired:
-                if refreshed or not self.auth.needs_token:
+                # a token may expire again while a request waits for the operating budget; a token
+                # that fails right after several refreshes means refreshing does not help
+                if refreshes >= _MAX_REFRESHES or not self.auth.needs_token:
                     raise
-                refreshed = True
+                refreshes += 1
                 await self.auth.refresh(generation, await self.session())
                 self.stats.token_refreshes += 1
                 continue

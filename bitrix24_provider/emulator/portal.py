@@ -45,6 +45,15 @@ class Counters:
     faults: Counter[str] = field(default_factory=Counter)
     rows_served: int = 0
     server_seconds: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        self.in_flight -= 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +64,7 @@ class Counters:
             "faults": dict(self.faults),
             "rows_served": self.rows_served,
             "server_seconds": round(self.server_seconds, 6),
+            "max_in_flight": self.max_in_flight,
         }
 
 
@@ -103,7 +113,8 @@ class Portal:
 
     def reset(self, counters: bool = True, limits: bool = True) -> None:
         if counters:
-            self.counters = Counters()
+            in_flight = self.counters.in_flight
+            self.counters = Counters(in_flight=in_flight, max_in_flight=in_flight)
         if limits:
             self.bucket.reset()
             self.limiter.reset()

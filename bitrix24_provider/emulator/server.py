@@ -66,7 +66,11 @@ def _bearer(request: web.Request) -> str | None:
 
 async def handle_rest(request: web.Request) -> web.StreamResponse:
     portal = request.app[PORTAL_KEY]
-    response = await _handle_rest(request, portal)
+    portal.counters.enter()
+    try:
+        response = await _handle_rest(request, portal)
+    finally:
+        portal.counters.leave()
     portal.counters.http_by_status[str(response.status)] += 1
     return response
 

@@ -1,0 +1,75 @@
+"""Built-in OAuth: first token from the refresh token, refresh on expiry, rotated tokens handed
+back; fast_bitrix24's ``token_func`` still works."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from bitrix24_provider.client import AuthError, BitrixAsync, OAuthCredentials
+
+from .conftest import MakePortal, Portal
+
+
+def credentials(portal: Portal, saved: list[Mapping[str, Any]]) -> OAuthCredentials:
+    config = portal.emulator.config
+    return OAuthCredentials(
+        endpoint=portal.emulator.oauth_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        refresh_token=config.refresh_token,
+        oauth_server=portal.emulator.token_url,
+        on_refresh=saved.append,
+    )
+
+
+async def test_tokens_are_refreshed_on_expiry_and_rotated(make_portal: MakePortal) -> None:
+    # an access token lives 3600 portal seconds = 0.36 real seconds here
+    portal: Portal = await make_portal(deals=2000, time_scale=10_000.0, token_lifetime=3600.0)
+    saved: list[Mapping[str, Any]] = []
+    oauth = credentials(portal, saved)
+    async with BitrixAsync(oauth=oauth, verbose=False) as bx:
+        first = await bx.get_all("crm.deal.list", {"select": ["ID"]})
+        await asyncio.sleep(0.5)
+        second = await bx.get_all("crm.deal.list", {"select": ["ID"]})
+    assert len(first) == len(second) == 2000
+    assert len(saved) >= 2
+    assert saved[-1]["refresh_token"] == oauth.refresh_token != portal.emulator.config.refresh_token
+    assert bx.stats.token_refreshes >= 1
+    for token in saved:
+        assert token["access_token"] not in repr(bx.stats.as_dict())
+
+
+async def test_a_revoked_refresh_token_is_an_auth_error(portal: Portal) -> None:
+    oauth = credentials(portal, [])
+    oauth.refresh_token = "revoked"
+    async with BitrixAsync(oauth=oauth, verbose=False) as bx:
+        with pytest.raises(AuthError) as raised:
+            await bx.call("profile", {})
+    assert raised.value.code == "invalid_grant"
+    assert "revoked" not in str(raised.value)
+
+
+async def test_token_func_is_called_first_and_after_expiry(make_portal: MakePortal) -> None:
+    portal: Portal = await make_portal(deals=10, time_scale=10_000.0)
+    calls = 0
+
+    async def token_func() -> str:
+        nonlocal calls
+        calls += 1
+        async with portal.session.post(f"{portal.emulator.base_url}/_emulator/oauth/issue") as resp:
+            return str((await resp.json())["access_token"])
+
+    async with BitrixAsync(portal.emulator.oauth_url, token_func=token_func, verbose=False) as bx:
+        await bx.call("profile", {})
+        await asyncio.sleep(0.5)
+        await bx.call("profile", {})
+    assert calls == 2
+
+
+def test_token_func_must_be_async() -> None:
+    with pytest.raises(ValueError, match="async"):
+        BitrixAsync("https://portal.example/rest/", token_func=lambda: "x")  # type: ignore[arg-type]

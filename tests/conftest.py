@@ -1,0 +1,50 @@
+"""Session-wide test setup.
+
+Airflow reads its configuration when first imported, so its environment is set here, before any
+test module can import it: a throwaway AIRFLOW_HOME with a SQLite metadata database, no examples,
+unit-test mode and the example DAGs folder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_HOME = tempfile.mkdtemp(prefix="b24-airflow-home-")
+os.environ.setdefault("AIRFLOW_HOME", _HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags_examples"))
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
+os.environ.setdefault("AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP", r"bitrix24_provider\..*")
+
+POSTGRES_DSN = os.environ.get("B24_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The local PostgreSQL (trust auth, database ``test``); skips with a reason when it is down."""
+    if not _port_open("127.0.0.1", 5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432 (CI starts it in .ci/run)")
+    return POSTGRES_DSN
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[None]:
+    """A migrated Airflow metadata database (only the tests that run tasks need it)."""
+    from airflow.utils import db
+
+    db.initdb()
+    yield
