@@ -88,6 +88,10 @@ class EmulatorConfig:
     tasks: int = 200
     users: int = 25
 
+    #: Methods that refuse an id cursor (``>ID``/``>id`` with ``start=-1``) with 400
+    #: INVALID_ARG_VALUE, like list methods whose filter does not accept the id field.
+    no_keyset_methods: list[str] = field(default_factory=list)
+
     costs: CostModel = field(default_factory=CostModel)
     faults: Faults = field(default_factory=Faults)
 

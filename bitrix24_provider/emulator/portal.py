@@ -165,6 +165,8 @@ class Portal:
             return method_not_found(), 0.0
         info = CallInfo(at, self.config.utc_offset, principal.user_id, principal.auth_type)
         try:
+            if method in self.config.no_keyset_methods:
+                _refuse_id_cursor(params)
             result = handler(params, info)
         except RestError as error:
             cost = self.config.costs.base
@@ -292,6 +294,12 @@ class Portal:
 
     def _iso(self, ts: float) -> str:
         return datetime.fromtimestamp(math.floor(ts), self._zone).isoformat()
+
+
+def _refuse_id_cursor(params: dict[str, Any]) -> None:
+    filter_ = _param(params, "filter")
+    if isinstance(filter_, dict) and any(str(k).lstrip("<>=!@%").lower() == "id" for k in filter_):
+        raise RestError("INVALID_ARG_VALUE", "Invalid filter: field 'ID' is not allowed in filter", 400)
 
 
 def _zone(offset: str) -> timezone:

@@ -120,3 +120,17 @@ async def test_parallel_chains_split_a_large_table(make_portal: MakePortal) -> N
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids("deal")
     assert (await portal.stats())["max_in_flight"] >= 2
+
+
+async def test_a_method_that_refuses_the_id_cursor_falls_back_to_offset(make_portal: MakePortal) -> None:
+    portal: Portal = await make_portal(deals=420, no_keyset_methods=["crm.deal.list"])
+    async with BitrixAsync(portal.webhook, verbose=False) as bx:
+        rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
+        assert bx.stats.retries["keyset_fallback"] == 1
+    assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
+
+
+async def test_progress_bar_when_verbose(portal: Portal, capsys: pytest.CaptureFixture[str]) -> None:
+    async with BitrixAsync(portal.webhook, verbose=True) as bx:
+        await bx.get_all("crm.deal.list", {"select": ["ID"]})
+    assert "crm.deal.list" in capsys.readouterr().err

@@ -52,7 +52,7 @@ async def test_unknown_method_and_bad_params_are_not_retried(portal: Portal) -> 
 async def test_transient_failures_are_retried_with_a_budget_per_request(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=500, faults={"server_error": 1.0})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
-        with pytest.raises(Exception, match="INTERNAL_SERVER_ERROR|Internal server error") as raised:
+        with pytest.raises(Exception, match=r"INTERNAL_SERVER_ERROR|Internal server error") as raised:
             await bx.call("profile", {})
         first = bx.stats.http_requests
         assert first == bx.settings.retry.max_attempts
