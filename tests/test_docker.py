@@ -50,7 +50,7 @@ def instructions_of(word: str) -> list[tuple[str, str]]:
 def test_compose_file_builds_the_emulator_and_binds_loopback() -> None:
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     emulator = compose["services"]["emulator"]
-    assert (DOCKER / ".." / emulator["build"]["context"] / emulator["build"]["dockerfile"]).resolve().exists()
+    assert (DOCKER / emulator["build"]["context"] / emulator["build"]["dockerfile"]).resolve().exists()
     for service in compose["services"].values():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), port
