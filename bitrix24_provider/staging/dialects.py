@@ -1,0 +1,252 @@
+"""What differs between databases: column types, upserts and the fastest way to load rows.
+
+PostgreSQL and SQLite are first-class (tested); any other SQLAlchemy dialect gets portable SQL
+(``executemany`` inserts, delete-then-insert instead of an upsert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, CursorResult
+
+from .columns import Column, Kind
+from .identifiers import TableName, quote
+
+
+def run(conn: Connection, sql: str) -> CursorResult[Any]:
+    """Execute SQL text that has no parameters, taking ``%`` literally on every driver (psycopg
+    reads ``%`` as a placeholder even when no parameters are passed)."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%", "%%")
+    return conn.exec_driver_sql(sql)
+
+
+def _cols(names: Iterable[str]) -> str:
+    return ", ".join(quote(n) for n in names)
+
+
+class Dialect:
+    """Portable SQL; subclasses override what their database does better."""
+
+    name = "generic"
+    types: dict[Kind, str] = {
+        "integer": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "datetime": "TIMESTAMP WITH TIME ZONE",
+        "date": "DATE",
+        "text": "TEXT",
+        "json": "TEXT",
+    }
+    #: whether ``INSERT ... ON CONFLICT (key) DO UPDATE`` exists
+    upserts = False
+
+    def type_sql(self, kind: Kind) -> str:
+        return self.types[kind]
+
+    def adapt(self, value: Any, kind: Kind) -> Any:
+        """A canonical value (see :func:`~.columns.convert`) as the driver should receive it."""
+        return value
+
+    def adapt_rows(self, rows: Iterable[Sequence[Any]], columns: Sequence[Column]) -> list[tuple[Any, ...]]:
+        kinds = [c.kind for c in columns]
+        return [tuple(self.adapt(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows]
+
+    # -- DDL --------------------------------------------------------------------------------
+
+    def create_table(self, table: TableName, columns: Sequence[Column], key: Sequence[str] | None) -> str:
+        parts = [f"{quote(c.name)} {self.type_sql(c.kind)}" for c in columns]
+        if key:
+            parts.append(f"PRIMARY KEY ({_cols(key)})")
+        return f"CREATE TABLE {table.sql} ({', '.join(parts)})"
+
+    def add_column(self, table: TableName, column: Column) -> str:
+        return f"ALTER TABLE {table.sql} ADD COLUMN {quote(column.name)} {self.type_sql(column.kind)}"
+
+    def drop_column(self, table: TableName, name: str) -> str:
+        return f"ALTER TABLE {table.sql} DROP COLUMN {quote(name)}"
+
+    def rename(self, table: TableName, new_name: str) -> str:
+        return f"ALTER TABLE {table.sql} RENAME TO {quote(new_name)}"
+
+    def drop(self, table: TableName) -> str:
+        return f"DROP TABLE IF EXISTS {table.sql}"
+
+    # -- DML --------------------------------------------------------------------------------
+
+    def insert_select(self, target: TableName, source: TableName, names: Sequence[str]) -> str:
+        return f"INSERT INTO {target.sql} ({_cols(names)}) SELECT {_cols(names)} FROM {source.sql}"
+
+    def merge(
+        self,
+        conn: Connection,
+        target: TableName,
+        source: TableName,
+        names: Sequence[str],
+        key: Sequence[str],
+        unique: bool,
+    ) -> None:
+        """Upsert every row of *source* into *target* on *key*: ``INSERT ... ON CONFLICT DO UPDATE``
+        when the database has it and *unique* (the target has a unique key on exactly these columns),
+        else delete the matching rows and insert."""
+        if self.upserts and unique:
+            run(conn, self.upsert_select(target, source, names, key))
+            return
+        match = " AND ".join(f"{target.sql}.{quote(k)} = s.{quote(k)}" for k in key)
+        run(conn, f"DELETE FROM {target.sql} WHERE EXISTS (SELECT 1 FROM {source.sql} s WHERE {match})")
+        run(conn, self.insert_select(target, source, names))
+
+    def upsert_select(
+        self, target: TableName, source: TableName, names: Sequence[str], key: Sequence[str]
+    ) -> str:
+        updates = [n for n in names if n not in key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updates)
+            if updates
+            else "DO NOTHING"
+        )
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join
+        return f"{self.insert_select(target, source, names)} WHERE true ON CONFLICT ({_cols(key)}) {action}"
+
+    def upsert_values(self, table: TableName, names: Sequence[str], key: Sequence[str]) -> str:
+        binds = ", ".join(f":p{i}" for i in range(len(names)))
+        updates = [n for n in names if n not in key]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updates)
+            if updates
+            else "DO NOTHING"
+        )
+        return (
+            f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds}) ON CONFLICT ({_cols(key)}) {action}"
+        )
+
+    def load(
+        self,
+        conn: Connection,
+        table: TableName,
+        columns: Sequence[Column],
+        rows: Sequence[Sequence[Any]],
+        key: Sequence[str] | None,
+        replace_existing: bool,
+    ) -> None:
+        """Insert converted *rows* into *table*; rows whose key is already there replace them when
+        *replace_existing* (the caller has removed duplicates inside *rows*)."""
+        if not rows:
+            return
+        names = [c.name for c in columns]
+        values = self.adapt_rows(rows, columns)
+        if key and replace_existing:
+            positions = [names.index(k) for k in key]
+            match = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+            conn.execute(
+                text(f"DELETE FROM {table.sql} WHERE {match}"),
+                [{f"k{i}": row[p] for i, p in enumerate(positions)} for row in values],
+            )
+        binds = ", ".join(f":p{i}" for i in range(len(names)))
+        conn.execute(
+            text(f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds})"),
+            [{f"p{i}": v for i, v in enumerate(row)} for row in values],
+        )
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    types: dict[Kind, str] = {
+        "integer": "INTEGER",
+        "double": "REAL",
+        "boolean": "INTEGER",
+        "datetime": "TEXT",
+        "date": "TEXT",
+        "text": "TEXT",
+        "json": "TEXT",
+    }
+    upserts = True
+
+    def adapt(self, value: Any, kind: Kind) -> Any:
+        if kind == "boolean" and value is not None:
+            return 1 if value else 0
+        return value
+
+    def load(
+        self,
+        conn: Connection,
+        table: TableName,
+        columns: Sequence[Column],
+        rows: Sequence[Sequence[Any]],
+        key: Sequence[str] | None,
+        replace_existing: bool,
+    ) -> None:
+        if not rows:
+            return
+        names = [c.name for c in columns]
+        values = self.adapt_rows(rows, columns)
+        if key and replace_existing:
+            sql = self.upsert_values(table, names, key)
+        else:
+            binds = ", ".join(f":p{i}" for i in range(len(names)))
+            sql = f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds})"
+        conn.execute(text(sql), [{f"p{i}": v for i, v in enumerate(row)} for row in values])
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    types: dict[Kind, str] = {
+        "integer": "BIGINT",
+        "double": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "datetime": "TIMESTAMPTZ",
+        "date": "DATE",
+        "text": "TEXT",
+        "json": "JSONB",
+    }
+    upserts = True
+
+    def load(
+        self,
+        conn: Connection,
+        table: TableName,
+        columns: Sequence[Column],
+        rows: Sequence[Sequence[Any]],
+        key: Sequence[str] | None,
+        replace_existing: bool,
+    ) -> None:
+        if not rows:
+            return
+        driver = conn.connection.driver_connection
+        if not _is_psycopg3(driver):
+            super().load(conn, table, columns, rows, key, replace_existing)
+            return
+        names = [c.name for c in columns]
+        if not (key and replace_existing):
+            _copy(driver, table.sql, names, rows)
+            return
+        # rows may replace committed ones (a resumed export re-reads a batch): COPY into a
+        # transaction-scoped scratch table, then upsert from it
+        scratch = TableName("_b24_chunk")
+        run(
+            conn, f"CREATE TEMPORARY TABLE {scratch.sql} (LIKE {table.sql} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        _copy(driver, scratch.sql, names, rows)
+        run(conn, self.upsert_select(table, scratch, names, key))
+        run(conn, f"DROP TABLE {scratch.sql}")
+
+
+def _is_psycopg3(driver: Any) -> bool:
+    return type(driver).__module__.split(".")[0] == "psycopg" and hasattr(driver, "cursor")
+
+
+def _copy(driver: Any, table_sql: str, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table_sql} ({_cols(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def dialect_for(name: str) -> Dialect:
+    if name == "sqlite":
+        return SQLiteDialect()
+    if name == "postgresql":
+        return PostgresDialect()
+    return Dialect()

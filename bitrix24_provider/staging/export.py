@@ -1,0 +1,210 @@
+"""The export loop: pages from the client, grouped into chunks, into a destination, with progress
+checkpoints that let a retry continue where the last try stopped.
+
+Resuming (SQL destinations, keyset-paged methods): the export runs as **one ascending id chain**
+(the client with ``max_parallel_chains=1``), so every row not yet committed has a larger id than every
+committed one. After each committed chunk the checkpoint records the largest committed id; a retry
+with the same parameters continues in the same staging table with the filter ``>ID`` (``>id`` for
+``crm.item.list``) set to it. With Airflow's ``task_state_store`` the checkpoint is written right after
+the commit, so at most one chunk is read again; the staging table's primary key absorbs the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..client.errors import BitrixError
+from ..client.families import family_of
+from ..client.listing import keyset_plan
+from .columns import Column, Kind, fields_call, kinds_from_description, response_name
+from .errors import MissingKeyError
+from .incremental import CursorField, parse_time
+from .sink import Finished, Progress, Row, Sink
+
+log = logging.getLogger(__name__)
+
+#: 50 pages of 50 rows: one chained ``batch`` request of the keyset exporter
+DEFAULT_CHUNK_ROWS = 2500
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """:param params: the list method's parameters, resolved (``select``, ``filter`` with the cursor
+        bounds, ``order``...).
+    :param key: primary key fields of the rows (empty: no de-duplication).
+    :param resumable: whether progress is checkpointed by id (keyset paging, one chain).
+    :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
+    """
+
+    method: str
+    params: dict[str, Any]
+    key: tuple[str, ...] = ()
+    cursor: CursorField | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    resumable: bool = False
+    fingerprint: str = ""
+
+
+@dataclass
+class ExportResult:
+    finished: Finished
+    progress: Progress
+    resumed: bool = False
+    #: the previous try had already committed this load; nothing was exported again
+    already_committed: bool = False
+
+
+def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
+    """Whether the export pages by id (keyset), the precondition of resuming by id."""
+    return keyset_plan(method, params) is not None
+
+
+def describe(client: Any, method: str, params: Mapping[str, Any]) -> dict[str, Kind]:
+    """Row field → kind from the method's ``.fields`` description (empty when unavailable: the
+    columns are then typed from their values)."""
+    call = fields_call(method, params)
+    if call is None:
+        return {}
+    fields_method, fields_params = call
+    fields_params = {k: v for k, v in fields_params.items() if v is not None}
+    try:
+        description = client.call(fields_method, fields_params)
+    except BitrixError as error:
+        log.warning("Cannot describe the fields of %s (%s); typing columns from values", method, error)
+        return {}
+    return kinds_from_description(method, description)
+
+
+def described_columns(kinds: Mapping[str, Kind], select: Iterable[str] | None, method: str) -> list[Column]:
+    """Columns for an empty export: the selected fields (all described ones for ``*``/no select)."""
+    family = family_of(method)
+    names = [str(s) for s in select or ()]
+    if not names or any("*" in n for n in names):
+        return [Column(n, k) for n, k in kinds.items()]
+    return [Column(response_name(family, n), kinds.get(response_name(family, n), "text")) for n in names]
+
+
+def with_id_floor(method: str, params: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """*params* with the keyset filter ``>ID`` raised to *position*."""
+    key = f">{family_of(method).request_id}"
+    filter_ = dict(params.get("filter") or {})
+    current = filter_.get(key)
+    filter_[key] = position if current is None else max(int(current), position)
+    return {**params, "filter": filter_}
+
+
+class _Chunker:
+    def __init__(
+        self, request: ExportRequest, sink: Sink, progress: Progress, throttle: Callable[[], Any] | None
+    ):
+        self.request = request
+        self.sink = sink
+        self.progress = progress
+        self.throttle = throttle
+        self.id_field = family_of(request.method).response_id
+        self.checkpointing = request.resumable and sink.resumable
+        self.seen: set[tuple[Any, ...]] | None = None if sink.resumable or not request.key else set()
+        self.cursor_checked = False
+
+    def flush(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        request, progress = self.request, self.progress
+        if request.cursor is not None:
+            self._check_cursor(rows)
+            progress.max_cursor = _max_time(
+                progress.max_cursor, (r.get(request.cursor.response) for r in rows)
+            )
+        if self.seen is not None:  # destinations that cannot replace a written row keep the first copy
+            rows = self._first_copies(rows)
+        if self.checkpointing:
+            ids = [int(r[self.id_field]) for r in rows if r.get(self.id_field) is not None]
+            if ids:
+                progress.position = max(ids) if progress.position is None else max(progress.position, *ids)
+        progress.chunks += 1
+        checkpoint = None
+        if self.checkpointing:
+            checkpoint = {
+                "fingerprint": request.fingerprint,
+                "params": request.params,
+                **progress.as_dict(),
+                "throttle": self.throttle() if self.throttle is not None else None,
+            }
+        self.sink.write(rows, checkpoint)
+
+    def _check_cursor(self, rows: Sequence[Row]) -> None:
+        if self.cursor_checked or self.request.cursor is None:
+            return
+        name = self.request.cursor.response
+        if not any(name in row for row in rows):
+            raise MissingKeyError(
+                f"cursor_field {self.request.cursor.request!r}: the rows carry no {name!r} (add it to select)"
+            )
+        self.cursor_checked = True
+
+    def _first_copies(self, rows: list[Row]) -> list[Row]:
+        assert self.seen is not None
+        kept = []
+        for row in rows:
+            key = tuple(str(row.get(k)) for k in self.request.key)
+            if key not in self.seen:
+                self.seen.add(key)
+                kept.append(row)
+        return kept
+
+
+def _max_time(current: str | None, values: Iterable[Any]) -> str | None:
+    best, best_time = current, parse_time(current)
+    for value in values:
+        moment = parse_time(value)
+        if moment is not None and (best_time is None or moment > best_time):
+            best, best_time = str(value), moment
+    return best
+
+
+def run_export(
+    client: Any,
+    request: ExportRequest,
+    sink: Sink,
+    *,
+    resume: Mapping[str, Any] | None = None,
+    throttle_state: Callable[[], Any] | None = None,
+) -> ExportResult:
+    """Export *request* into *sink*; *resume* is the checkpoint of an earlier try to continue from.
+
+    Nothing is published unless every page arrived: on any error the sink is left unpublished and the
+    exception propagates (the caller decides whether to keep the staging data for a retry).
+    """
+    progress = Progress.from_dict(resume) if resume else Progress()
+    params = dict(request.params)
+    resumed = bool(resume) and request.resumable and progress.position is not None
+    if resumed and progress.position is not None:
+        params = with_id_floor(request.method, params, progress.position)
+        log.info(
+            "Resuming %s after id %s (%s rows in %s chunks already staged)",
+            request.method,
+            progress.position,
+            progress.rows_read,
+            progress.chunks,
+        )
+    chunker = _Chunker(request, sink, progress, throttle_state)
+    buffer: list[Row] = []
+    pages = client.iter_all(request.method, params)
+    try:
+        for page in pages:
+            progress.pages += 1
+            progress.rows_read += len(page)
+            buffer.extend(page)
+            if len(buffer) >= request.chunk_rows:
+                chunker.flush(buffer)
+                buffer = []
+        chunker.flush(buffer)
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
+    finished = sink.finish(progress)
+    return ExportResult(finished=finished, progress=progress, resumed=resumed)

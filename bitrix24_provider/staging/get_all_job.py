@@ -1,0 +1,359 @@
+"""One run of ``Bitrix24GetAllOperator``: resolve the request, pick the destination, resume or start,
+export, publish and summarise. No Airflow imports: the operator passes in what the task context holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..client.errors import BitrixError
+from ..client.families import family_of
+from .checkpoint import Checkpoint, TableCheckpoint, TaskStateCheckpoint, fingerprint
+from .columns import Kind, request_name
+from .database import Database
+from .errors import StagingConfigError
+from .export import (
+    DEFAULT_CHUNK_ROWS,
+    ExportRequest,
+    ExportResult,
+    can_resume_by_id,
+    describe,
+    described_columns,
+    run_export,
+)
+from .failures import is_operating_block, is_permanent
+from .file_sink import FileSink
+from .frame_sink import FrameSink
+from .identifiers import TableName
+from .incremental import Bounds, CursorField, apply_bounds, resolve_bounds
+from .sink import ColumnPolicy, Finished, Progress, Sink
+from .sql_sink import SqlSink, WriteDisposition
+from .sync_state import ResumeTable, StateKey, TaskKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GetAllSpec:
+    """The operator's arguments after templating (see ``Bitrix24GetAllOperator``)."""
+
+    method: str
+    request_params: Mapping[str, Any] | None = None
+    select: Sequence[str] | None = None
+    filter: Mapping[str, Any] | None = None
+    target: TableName | None = None
+    output_path: str | None = None
+    df_callable: Callable[[Any], Any] | None = None
+    write_disposition: WriteDisposition = "replace"
+    primary_key: tuple[str, ...] = ()
+    cursor_field: str | None = None
+    lag: timedelta = timedelta(0)
+    use_data_interval: bool = False
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    column_policy: ColumnPolicy = "add"
+    resumable: bool = True
+
+    @property
+    def cursor(self) -> CursorField | None:
+        return CursorField.for_method(self.method, self.cursor_field) if self.cursor_field else None
+
+    @property
+    def destination(self) -> str:
+        if self.target is not None:
+            return self.target.label
+        return self.output_path or "df_callable"
+
+
+@dataclass
+class RunInfo:
+    """What the task context says about this try.
+
+    :param more_tries: whether Airflow will retry this task if the try fails.
+    :param state_store: ``context["task_state_store"]`` (Airflow 3.3+), else None.
+    """
+
+    task: TaskKey
+    try_number: int = 1
+    more_tries: bool = False
+    state_store: Any = None
+    data_interval: tuple[datetime | None, datetime | None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_params(spec: GetAllSpec) -> dict[str, Any]:
+    """The list method's parameters from ``request_params``, ``select`` and ``filter``; an explicit
+    select also gets the cursor field and the primary key."""
+    params = dict(spec.request_params or {})
+    if "start" in params:
+        raise StagingConfigError("request_params must not contain 'start': the export pages by itself")
+    if spec.select is not None:
+        if isinstance(spec.select, (str, bytes)) or not all(isinstance(s, str) for s in spec.select):
+            raise StagingConfigError(f"select must be a list of field names, got {spec.select!r}")
+        params["select"] = list(spec.select)
+    if spec.filter is not None:
+        if not isinstance(spec.filter, Mapping):
+            raise StagingConfigError(f"filter must be a mapping, got {type(spec.filter).__name__}")
+        params["filter"] = {**dict(params.get("filter") or {}), **dict(spec.filter)}
+    select = params.get("select")
+    if select and not any("*" in str(s) for s in select):
+        family = family_of(spec.method)
+        wanted = [request_name(family, k) for k in spec.primary_key]
+        if spec.cursor is not None:
+            wanted.append(spec.cursor.request)
+        params["select"] = [*select, *(w for w in wanted if w not in select)]
+    return params
+
+
+def _fingerprint(spec: GetAllSpec, params: Mapping[str, Any], run: RunInfo, sql_conn_id: str | None) -> str:
+    return fingerprint(
+        {
+            "method": spec.method,
+            "params": params,
+            "destination": spec.destination,
+            "sql_conn_id": sql_conn_id,
+            "write_disposition": spec.write_disposition,
+            "primary_key": list(spec.primary_key),
+            "cursor_field": spec.cursor_field,
+            "lag": spec.lag.total_seconds(),
+            "use_data_interval": spec.use_data_interval,
+            "data_interval": [str(v) for v in run.data_interval] if run.data_interval else None,
+            "column_policy": spec.column_policy,
+        }
+    )
+
+
+def _summary(
+    spec: GetAllSpec, result: ExportResult, client: Any, bounds: Bounds | None, resumable: bool
+) -> dict[str, Any]:
+    stats = getattr(client, "stats", None)
+    summary: dict[str, Any] = {
+        "rows": result.finished.rows,
+        "rows_read": result.progress.rows_read,
+        "pages": result.progress.pages,
+        "requests": int(getattr(stats, "http_requests", 0) or 0),
+        "max_cursor": result.progress.max_cursor,
+        "target": result.finished.target,
+        "mode": spec.write_disposition,
+        "resumed": result.resumed,
+        "resumable": resumable,
+    }
+    if bounds is not None and spec.cursor_field:
+        summary["incremental_from"] = bounds.lower
+        summary["incremental_to"] = bounds.upper
+    if result.finished.columns_added:
+        summary["columns_added"] = result.finished.columns_added
+    if result.finished.columns_ignored:
+        summary["columns_ignored"] = result.finished.columns_ignored
+    if result.already_committed:
+        summary["already_committed"] = True
+    return summary
+
+
+def _retry_after(hook: Any, client: Any) -> float | None:
+    """Seconds until every blocked method of the client may run again (None when unknown)."""
+    try:
+        state = hook.export_throttle_state()
+        now = float(client.aio.clock.time())
+        scale = float(client.aio.settings.time_scale) or 1.0
+    except Exception:
+        return None
+    until = 0.0
+    for data in (state.get("budget", {}).get("methods") or {}).values():
+        for key in ("blocked_until", "reset_at"):
+            value = data.get(key)
+            if isinstance(value, (int, float)):
+                until = max(until, float(value))
+    return max(0.0, (until - now) / scale) if until else None
+
+
+class GetAllJob:
+    """:param hook: a ``Bitrix24Hook`` (``get_client``, ``export_throttle_state``,
+        ``restore_throttle_state``).
+    :param db: the target database (SQL destinations).
+    """
+
+    def __init__(
+        self,
+        spec: GetAllSpec,
+        hook: Any,
+        run: RunInfo,
+        db: Database | None = None,
+        sql_conn_id: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.hook = hook
+        self.run = run
+        self.db = db
+        self.sql_conn_id = sql_conn_id
+
+    def execute(self) -> dict[str, Any]:
+        spec, run = self.spec, self.run
+        params = build_params(spec)
+        client = self.hook.get_client()
+        kinds = describe(client, spec.method, params)
+        if spec.target is not None:
+            return self._to_sql(client, params, kinds)
+        bounds = None
+        if spec.cursor is not None:
+            bounds = resolve_bounds(None, spec.lag, run.data_interval if spec.use_data_interval else None)
+            params = {**params, "filter": apply_bounds(params.get("filter"), spec.cursor, bounds)}
+        sink: Sink
+        if spec.output_path is not None:
+            sink = FileSink(spec.output_path, kinds, spec.column_policy)
+        else:
+            assert spec.df_callable is not None
+            sink = FrameSink(spec.df_callable, kinds, spec.column_policy)
+        request = ExportRequest(spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows)
+        try:
+            result = run_export(client, request, sink)
+        except BaseException:
+            sink.abort(keep=False)
+            raise
+        return _summary(spec, result, client, bounds, resumable=False)
+
+    # -- SQL --------------------------------------------------------------------------------
+
+    def _checkpoint(self, db: Database, target: TableName) -> Checkpoint:
+        if self.run.state_store is not None:
+            return TaskStateCheckpoint(self.run.state_store)
+        return TableCheckpoint(ResumeTable(db, target.schema), self.run.task)
+
+    def _to_sql(self, client: Any, params: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Any]:
+        spec, run, db = self.spec, self.run, self.db
+        assert db is not None and spec.target is not None
+        resumable = spec.resumable and can_resume_by_id(spec.method, params)
+        checkpoint = self._checkpoint(db, spec.target) if resumable else None
+        cursor = spec.cursor
+        sink = SqlSink(
+            db,
+            spec.target,
+            disposition=spec.write_disposition,
+            key=spec.primary_key,
+            column_policy=spec.column_policy,
+            kinds=kinds,
+            state_key=StateKey(spec.target.label, spec.method, cursor.request if cursor else ""),
+            cursor_column=cursor.response if cursor else None,
+            fallback_columns=described_columns(kinds, params.get("select"), spec.method),
+            checkpoint=checkpoint,
+        )
+        sink.check_target()
+        fp = _fingerprint(spec, params, run, self.sql_conn_id)
+        previous = checkpoint.load() if checkpoint is not None else None
+        resume: dict[str, Any] | None = None
+        if previous is not None:
+            assert checkpoint is not None
+            if previous.get("fingerprint") == fp:
+                load_id = previous.get("load_id")
+                committed = sink.committed_load(str(load_id)) if load_id else None
+                if committed is not None:
+                    log.info("The previous try already committed load %s; nothing to do", load_id)
+                    checkpoint.clear(None)
+                    return self._committed_summary(previous, committed.rows, client)
+                if run.try_number > 1 and sink.start(previous):
+                    resume = previous
+            if resume is None:
+                log.info("Discarding the checkpoint of an earlier try (staging %s)", previous.get("staging"))
+                sink.drop_stale(previous)
+                checkpoint.clear(None)
+        if resume is None:
+            sink.start(None)
+        if resume is not None:
+            params = dict(resume.get("params") or params)
+            throttle = resume.get("throttle")
+            if isinstance(throttle, Mapping):
+                try:
+                    self.hook.restore_throttle_state(throttle)
+                except (ValueError, KeyError, TypeError) as error:
+                    log.warning("Ignoring an unusable throttle state from the previous try: %s", error)
+            bounds = Bounds(None, None, "resume")
+            if cursor is not None:
+                flt = params.get("filter") or {}
+                bounds = Bounds(flt.get(f">={cursor.request}"), flt.get(f"<{cursor.request}"), "resume")
+        else:
+            bounds = Bounds(None, None, "full")
+            if cursor is not None:
+                interval = run.data_interval if spec.use_data_interval else None
+                bounds = resolve_bounds(sink.read_high_water(), spec.lag, interval)
+                params = {**params, "filter": apply_bounds(params.get("filter"), cursor, bounds)}
+                log.info(
+                    "Incremental %s from %s to %s (%s)",
+                    spec.method,
+                    bounds.lower,
+                    bounds.upper,
+                    bounds.source,
+                )
+        request = ExportRequest(
+            spec.method,
+            params,
+            spec.primary_key,
+            cursor,
+            spec.chunk_rows,
+            resumable=resumable,
+            fingerprint=fp,
+        )
+        try:
+            result = run_export(
+                client,
+                request,
+                sink,
+                resume=resume,
+                throttle_state=self._throttle_state if resumable else None,
+            )
+        except BaseException as error:
+            keep = resumable and run.more_tries and not is_permanent(error)
+            if is_operating_block(error):
+                seconds = _retry_after(self.hook, client)
+                if seconds is not None:  # the retry policy reads it
+                    error.retry_after = seconds  # type: ignore[attr-defined]
+            try:
+                sink.abort(keep=keep)
+            except Exception:
+                log.exception("Could not drop the staging table of the failed export")
+            if keep:
+                log.warning(
+                    "Export failed; the staging table and checkpoint are kept for the next try (%s)",
+                    type(error).__name__,
+                )
+            raise
+        return _summary(spec, result, client, bounds, resumable)
+
+    def _throttle_state(self) -> Any:
+        for _ in range(3):
+            try:
+                return self.hook.export_throttle_state()
+            except RuntimeError:  # a dict changed size while the client's thread updated it
+                continue
+            except BitrixError:
+                return None
+        return None
+
+    def _committed_summary(
+        self, checkpoint: Mapping[str, Any], rows: int | None, client: Any
+    ) -> dict[str, Any]:
+        progress = Progress.from_dict(checkpoint)
+        result = ExportResult(
+            Finished(rows=rows if rows is not None else progress.rows_read, target=self.spec.destination),
+            progress,
+            already_committed=True,
+        )
+        return _summary(self.spec, result, client, None, True)
+
+
+def resumable_client_kwargs(client_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``client_kwargs`` with ``max_parallel_chains=1``: one ascending id chain, resumable by id."""
+    from ..client.settings import ClientSettings
+
+    options = dict(client_kwargs or {})
+    settings = options.get("settings")
+    if isinstance(settings, ClientSettings):
+        options["settings"] = dataclasses.replace(settings, max_parallel_chains=1)
+    elif isinstance(settings, Mapping):
+        options["settings"] = {**settings, "max_parallel_chains": 1}
+    else:
+        options["settings"] = {"max_parallel_chains": 1}
+    return options

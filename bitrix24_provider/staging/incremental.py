@@ -1,0 +1,107 @@
+"""Incremental exports: the cursor field, its filter bounds and the watermark (contract §7.1).
+
+Watermarks are ISO 8601 strings with an offset at 1-second resolution, as the portal sends them.
+The next run filters ``>=<cursor> high_water - lag`` (a closed start: rows at the watermark itself
+are read again, and the overlap is removed by primary key), optionally below ``<<cursor> end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..client.families import family_of
+from .columns import request_name, response_name
+from .errors import StagingConfigError
+
+
+@dataclass(frozen=True)
+class CursorField:
+    """:param request: the name in ``filter``/``order``/``select`` (``DATE_MODIFY``, ``updatedTime``,
+        ``CHANGED_DATE``).
+    :param response: the key in returned rows (``changedDate`` for ``CHANGED_DATE`` of tasks)."""
+
+    request: str
+    response: str
+
+    @classmethod
+    def for_method(cls, method: str, name: str) -> CursorField:
+        family = family_of(method)
+        return cls(request_name(family, name), response_name(family, name))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware datetime from an ISO 8601 string or datetime (naive values are taken as UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 with offset, whole seconds: ``2024-08-30T14:29:00+02:00``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.replace(microsecond=0).isoformat(timespec="seconds")
+
+
+def later(a: str | None, b: str | None) -> str | None:
+    """The later of two watermarks (compared as instants, returned as sent)."""
+    ta, tb = parse_time(a), parse_time(b)
+    if ta is None:
+        return b if tb is not None else None
+    if tb is None:
+        return a
+    return b if tb > ta else a
+
+
+@dataclass(frozen=True)
+class Bounds:
+    lower: str | None  # inclusive
+    upper: str | None  # exclusive
+    source: str  # "state", "data_interval" or "full"
+
+
+def resolve_bounds(
+    high_water: str | None,
+    lag: timedelta,
+    interval: tuple[datetime | None, datetime | None] | None,
+) -> Bounds:
+    """The cursor range of this run.
+
+    With a data interval (``use_data_interval=True`` and the run has one) the range is
+    ``[start - lag, end)`` whatever the state says, like dlt's external-scheduler mode; otherwise it
+    starts at the stored watermark minus *lag*, or covers everything on the first run.
+    """
+    if interval is not None and (start := interval[0]) is not None:
+        end = interval[1]
+        return Bounds(format_time(start - lag), None if end is None else format_time(end), "data_interval")
+    moment = parse_time(high_water)
+    if moment is None:
+        return Bounds(None, None, "full")
+    return Bounds(format_time(moment - lag), None, "state")
+
+
+def apply_bounds(filter_: Mapping[str, Any] | None, cursor: CursorField, bounds: Bounds) -> dict[str, Any]:
+    """*filter_* with ``>=cursor`` / ``<cursor`` set from *bounds* (a user bound on the same field is an
+    error: the operator owns it)."""
+    result = dict(filter_ or {})
+    for op in (">=", ">", "<", "<="):
+        if f"{op}{cursor.request}" in result:
+            raise StagingConfigError(
+                f"filter already bounds the cursor field with {op}{cursor.request!r}; remove it, the "
+                "operator sets the cursor bounds from the sync state or the data interval"
+            )
+    if bounds.lower is not None:
+        result[f">={cursor.request}"] = bounds.lower
+    if bounds.upper is not None:
+        result[f"<{cursor.request}"] = bounds.upper
+    return result

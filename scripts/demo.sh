@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job from a fresh clone: installs uv from PyPI when missing, builds the environment from
+# uv.lock, starts the bundled portal emulator (unless BITRIX24_WEBHOOK_URL points at a real portal),
+# runs the bitrix24_full_load example DAG through Airflow into a local SQLite staging database and
+# prints what it loaded. Extra arguments go to scripts/demo.py (see --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! python3 -m uv --version >/dev/null 2>&1; then
+    python3 -m pip install --quiet uv
+fi
+python3 -m uv sync --locked --quiet
+exec python3 -m uv run --locked --no-sync python scripts/demo.py "$@"

@@ -1,0 +1,161 @@
+"""Column kinds from real ``.fields`` answers of the emulator, value conversion, identifiers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bitrix24_provider.client import Bitrix
+from bitrix24_provider.staging.columns import (
+    camel_to_upper,
+    convert,
+    fields_call,
+    infer_kind,
+    kinds_from_description,
+    upper_to_camel,
+)
+from bitrix24_provider.staging.errors import InvalidIdentifierError, ValueConversionError
+from bitrix24_provider.staging.export import describe
+from bitrix24_provider.staging.identifiers import TableName, check_identifier, quote, staging_name
+from bitrix24_provider.staging.incremental import CursorField, apply_bounds, resolve_bounds
+
+
+@pytest.fixture
+def client(make_portal):
+    portal = make_portal(deals=20, items=20, tasks=20)
+    with Bitrix(portal.webhook_url) as bx:
+        yield bx
+
+
+def test_deal_fields_give_typed_columns_including_uf(client):
+    kinds = describe(client, "crm.deal.list", {})
+    assert kinds["ID"] == "integer"
+    assert kinds["OPPORTUNITY"] == "double"
+    assert kinds["DATE_MODIFY"] == "datetime"
+    assert kinds["BEGINDATE"] == "date"
+    assert kinds["OPENED"] == "boolean"  # char Y/N
+    assert kinds["STAGE_ID"] == "text"  # crm_status
+    assert kinds["CONTACT_IDS"] == "json"  # isMultiple
+    custom = {name: kind for name, kind in kinds.items() if name.startswith("UF_")}
+    assert sorted(custom.values()) == ["boolean", "datetime", "double", "json", "text", "text"]
+
+
+def test_item_fields_are_keyed_by_the_camel_case_row_names(client):
+    kinds = describe(client, "crm.item.list", {"entityTypeId": 1032})
+    assert kinds["id"] == "integer"
+    assert kinds["updatedTime"] == "datetime"
+    assert kinds["observers"] == "json"
+    assert any(name.startswith("ufCrm") for name in kinds)
+
+
+def test_task_fields_are_renamed_to_the_row_spelling(client):
+    kinds = describe(client, "tasks.task.list", {})
+    assert kinds["changedDate"] == "datetime"
+    assert kinds["id"] == "integer"
+    assert kinds["ufCrmTask"] == "json"  # type array
+
+
+def test_unknown_fields_method_falls_back_to_values(client):
+    assert describe(client, "crm.nothing.list", {}) == {}
+
+
+def test_fields_call_names():
+    assert fields_call("crm.deal.list", {}) == ("crm.deal.fields", {})
+    assert fields_call("crm.item.list", {"entityTypeId": 7}) == ("crm.item.fields", {"entityTypeId": 7})
+    assert fields_call("tasks.task.list", {}) == ("tasks.task.getfields", {})
+    assert fields_call("user.get", {}) == ("user.fields", {})
+    assert fields_call("profile", {}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "expected"),
+    [
+        ("42", "integer", 42),
+        ("", "integer", None),
+        (False, "integer", None),
+        ("1851000.00", "double", 1851000.0),
+        ("Y", "boolean", True),
+        ("N", "boolean", False),
+        ("0", "boolean", False),
+        (1, "boolean", True),
+        ("2022-08-06T18:10:24+03:00", "datetime", "2022-08-06T18:10:24+03:00"),
+        ("", "datetime", None),
+        ("2022-01-04T03:00:00+03:00", "date", "2022-01-04"),
+        ("04.01.2022", "date", "2022-01-04"),
+        (["a", "b"], "json", '["a","b"]'),
+        ({"k": 1}, "text", '{"k":1}'),
+        (7, "text", "7"),
+    ],
+)
+def test_convert(value, kind, expected):
+    assert convert(value, kind, "c") == expected
+
+
+@pytest.mark.parametrize(("value", "kind"), [("abc", "integer"), ("x", "boolean"), ("soon", "datetime")])
+def test_convert_refuses_values_that_do_not_fit(value, kind):
+    with pytest.raises(ValueConversionError, match="column 'c' is typed"):
+        convert(value, kind, "c")
+
+
+def test_infer_kind():
+    assert infer_kind([1, None, 2]) == "integer"
+    assert infer_kind([1, 2.5]) == "double"
+    assert infer_kind([True]) == "boolean"
+    assert infer_kind([[1]]) == "json"
+    assert infer_kind(["1"]) == "text"
+    assert infer_kind([None]) == "text"
+
+
+def test_task_name_spellings():
+    assert upper_to_camel("CHANGED_DATE") == "changedDate"
+    assert upper_to_camel("UF_CRM_TASK") == "ufCrmTask"
+    assert camel_to_upper("changedDate") == "CHANGED_DATE"
+    assert CursorField.for_method("tasks.task.list", "CHANGED_DATE") == CursorField(
+        "CHANGED_DATE", "changedDate"
+    )
+    assert CursorField.for_method("tasks.task.list", "changedDate") == CursorField(
+        "CHANGED_DATE", "changedDate"
+    )
+    assert CursorField.for_method("crm.item.list", "updatedTime") == CursorField("updatedTime", "updatedTime")
+
+
+def test_kinds_from_a_description_without_types():
+    assert kinds_from_description("user.get", {"ID": "ID", "NAME": "Name"}) == {}
+
+
+@pytest.mark.parametrize("name", ["deals; DROP TABLE x", "1deals", "", "a" * 64, "my-table", 'x"y', None, 5])
+def test_table_names_must_be_simple_identifiers(name):
+    with pytest.raises(InvalidIdentifierError, match="target_table must be a simple SQL identifier"):
+        TableName.checked(name)
+
+
+def test_identifiers_are_quoted():
+    assert quote('we"ird') == '"we""ird"'
+    assert TableName.checked("deals", "crm").sql == '"crm"."deals"'
+    assert check_identifier("_ok_1", "x") == "_ok_1"
+    name = staging_name("t" * 63, "token")
+    assert len(name) <= 63 and name.startswith("_b24stg_")
+
+
+def test_bounds_from_state_and_data_interval():
+    from datetime import datetime, timedelta, timezone
+
+    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(seconds=5), None)
+    assert bounds.lower == "2024-08-30T14:29:00+02:00" and bounds.upper is None
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(0), (start, start + timedelta(days=1)))
+    assert (bounds.lower, bounds.upper) == ("2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00")
+    assert resolve_bounds(None, timedelta(0), None).lower is None
+    cursor = CursorField("DATE_MODIFY", "DATE_MODIFY")
+    assert apply_bounds({"STAGE_ID": "WON"}, cursor, bounds) == {
+        "STAGE_ID": "WON",
+        ">=DATE_MODIFY": "2024-01-01T00:00:00+00:00",
+        "<DATE_MODIFY": "2024-01-02T00:00:00+00:00",
+    }
+    with pytest.raises(ValueError, match="already bounds the cursor field"):
+        apply_bounds({">DATE_MODIFY": "x"}, cursor, bounds)
+
+
+def test_json_values_stay_json():
+    assert json.loads(convert([{"VALUE": "+1"}], "json", "PHONE")) == [{"VALUE": "+1"}]
