@@ -134,9 +134,8 @@ def report(staging: Path, elapsed: float, status: int, expected: dict[str, int] 
     for table, count in counts.items():
         want = expected[table] if expected else None
         ok = ok and count is not None and (want is None or count == want)
-        print(
-            f"{table:<16}{'missing' if count is None else f'{count:,}':>10}{'' if want is None else f'{want:,}':>10}"
-        )
+        shown = "missing" if count is None else f"{count:,}"
+        print(f"{table:<16}{shown:>10}{'' if want is None else f'{want:,}':>10}")
     run = _run_duration(log)
     print(f"\n{total:,} rows; `airflow dags test` took {elapsed:.1f} s, the DAG run itself {run:.1f} s")
     print(f"throughput:       {total / run:,.0f} rows/s over the DAG run (task start-up included)")

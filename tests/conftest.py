@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,9 +41,8 @@ def postgres_dsn() -> str:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[None]:
+def airflow_db() -> None:
     """A migrated Airflow metadata database (only the tests that run tasks need it)."""
     from airflow.utils import db
 
     db.initdb()
-    yield
