@@ -142,11 +142,20 @@ def test_write_back(portal_conn: Emulator, staging: Staging) -> None:
     assert len(marked) == 100
 
 
-def test_sensor_triggered_sync(portal_conn: Emulator, staging: Staging) -> None:
+def test_sensor_triggered_sync(staging: Staging, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a portal of its own: no other test's writes fall inside the sensor's watermark
+    with Emulator(EmulatorConfig(deals=300, simulate_cost=False)).in_thread() as portal:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_BITRIX24_DEFAULT", json.dumps({"conn_type": "bitrix24", "host": portal.webhook_url})
+        )
+        _sensor_then_merge(portal, staging)
+
+
+def _sensor_then_merge(portal_conn: Emulator, staging: Staging) -> None:
     dag = load_dag("bitrix24_sensor_sync")
     sensor = dag.get_task("wait_for_changed_deals")
     sensor.poke_interval = 0.5
-    # earlier tests changed deals today, inside the run's daily data interval: wait from now on
+    # the run's daily data interval started at midnight; wait for changes from now on
     sensor.watermark = datetime.now(timezone.utc).isoformat()
     target = ids(portal_conn, "deal")[5]
 
