@@ -129,32 +129,42 @@ class Exporter:
     ) -> AsyncIterator[Page]:
         if "start" in params:
             raise ValueError("do not pass 'start': get_all and iter_all page by themselves")
-        sent = 0
         plan = keyset_plan(method, params)
-        source = self._keyset(plan, limit) if plan is not None else self._offset(method, params)
+        source = self._offset(method, params) if plan is None else self._keyset_or_offset(plan, params, limit)
+        sent = 0
         try:
-            try:
-                async for page in source:
-                    if limit is not None and sent + len(page) >= limit:
-                        yield page[: limit - sent]
-                        return
-                    sent += len(page)
-                    yield page
-            except InvalidParams:
-                if plan is None or sent:
-                    raise
-                # the method refused the id cursor: fall back to offset paging
-                self.transport.stats.retries["keyset_fallback"] += 1
-                await _close(source)
-                source = self._offset(method, params)
-                async for page in source:
-                    if limit is not None and sent + len(page) >= limit:
-                        yield page[: limit - sent]
-                        return
-                    sent += len(page)
-                    yield page
+            async for page in source:
+                if limit is not None and sent + len(page) >= limit:
+                    yield page[: limit - sent]
+                    return
+                sent += len(page)
+                yield page
         finally:
             await _close(source)
+
+    async def _keyset_or_offset(
+        self, plan: KeysetPlan, params: Mapping[str, Any], limit: int | None
+    ) -> AsyncIterator[Page]:
+        """Keyset paging; when the method refuses the id cursor before any page came, offset paging."""
+        source = self._keyset(plan, limit)
+        started = False
+        try:
+            async for page in source:
+                started = True
+                yield page
+            return
+        except InvalidParams:
+            if started:
+                raise
+        finally:
+            await _close(source)
+        self.transport.stats.retries["keyset_fallback"] += 1
+        fallback = self._offset(plan.method, params)
+        try:
+            async for page in fallback:
+                yield page
+        finally:
+            await _close(fallback)
 
     # -- keyset -----------------------------------------------------------------------------
 

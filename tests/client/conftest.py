@@ -8,7 +8,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bitrix24_provider.emulator import CostModel, Emulator, EmulatorConfig, Faults
+from bitrix24_provider.emulator import Emulator
+
+from ..emulator_support import start_emulator
 
 
 class Portal:
@@ -44,13 +46,7 @@ async def make_portal() -> AsyncIterator[MakePortal]:
     started: list[tuple[Emulator, aiohttp.ClientSession]] = []
 
     async def factory(**settings: Any) -> Portal:
-        settings.setdefault("simulate_cost", False)
-        if isinstance(settings.get("costs"), dict):
-            settings["costs"] = CostModel(**settings["costs"])
-        if isinstance(settings.get("faults"), dict):
-            settings["faults"] = Faults(**settings["faults"])
-        emulator = Emulator(EmulatorConfig(**settings))
-        await emulator.start()
+        emulator = await start_emulator(**settings)
         session = aiohttp.ClientSession()
         started.append((emulator, session))
         return Portal(emulator, session)

@@ -10,7 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bitrix24_provider.emulator import CostModel, Emulator, EmulatorConfig, Faults
+from bitrix24_provider.emulator import Emulator
+
+from ..emulator_support import start_emulator
 
 
 @dataclass
@@ -69,13 +71,7 @@ async def make_portal() -> AsyncIterator[MakePortal]:
     started: list[tuple[Emulator, aiohttp.ClientSession]] = []
 
     async def factory(**settings: Any) -> PortalClient:
-        settings.setdefault("simulate_cost", False)
-        if isinstance(settings.get("costs"), dict):
-            settings["costs"] = CostModel(**settings["costs"])
-        if isinstance(settings.get("faults"), dict):
-            settings["faults"] = Faults(**settings["faults"])
-        emulator = Emulator(EmulatorConfig(**settings))
-        await emulator.start()
+        emulator = await start_emulator(**settings)
         session = aiohttp.ClientSession()
         started.append((emulator, session))
         return PortalClient(emulator, session)

@@ -53,9 +53,14 @@ async def test_enterprise_plan_has_a_bigger_bucket(make_portal: MakePortal) -> N
 async def test_batch_is_one_request_for_the_bucket(make_portal: MakePortal) -> None:
     portal: PortalClient = await make_portal(deals=10)
     cmd = {f"c{i}": "profile" for i in range(50)}
-    for _ in range(50):
-        assert (await portal.call("batch", {"cmd": cmd})).status == 200
-    assert (await portal.call("batch", {"cmd": cmd})).status == 503
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    accepted = 0
+    while (await portal.call("batch", {"cmd": cmd})).status == 200:
+        accepted += 1
+        assert accepted < 200
+    # 50 batches of 50 commands pass: each batch is one unit, not fifty
+    assert 50 <= accepted <= 50 + int((loop.time() - started) * 2) + 1
 
 
 async def test_operating_limit_blocks_a_method_and_releases_it_at_reset(make_portal: MakePortal) -> None:
