@@ -34,6 +34,9 @@ Row = dict[str, Any]
 Page = list[Row]
 
 _BOUNDS = (">", ">=", "<", "<=")
+#: pages asked for when a chain's estimate ran out; each chain's last batch is sized by its estimate
+#: plus one page, and commands after a short page are wasted server work
+_TAIL_PAGES = 3
 
 
 def rows_of(result: Any, family: ListFamily) -> Page:
@@ -188,8 +191,9 @@ class Exporter:
         if not newest:
             return
         top = int(newest[0][rid])
-        span = max(1, int(first[-1][rid]) - int(first[0][rid]))
-        est_pages = math.ceil((top - cursor) * (PAGE - 1) / span / PAGE) + 1
+        # rows per id from both ends of the range (the first page and the newest ids)
+        density = (_density(first, rid) + _density(newest, rid)) / 2
+        est_pages = math.ceil((top - cursor) * density / PAGE) + 1
         if limit is not None:  # no more pages than the caller wants
             est_pages = max(1, min(est_pages, math.ceil((limit - len(first)) / PAGE)))
         chains = max(
@@ -276,8 +280,9 @@ class Exporter:
                     break  # the rest of this batch was emptied too: go on from the new cursor
             if done:
                 return
-            # every page was full: more remain than estimated, keep the batches as large
-            est_pages = max(est_pages - progressed, size if progressed == size else 1)
+            est_pages -= progressed
+            if est_pages < 1:  # the estimate ran out but pages were full: a few more remain
+                est_pages = _TAIL_PAGES
             stalled = 0 if progressed else stalled + 1
             if stalled > self.settings.retry.max_attempts + self.settings.operating_retries:
                 raise IncompleteResultError(
@@ -367,6 +372,14 @@ class _Seen:
     @property
     def count(self) -> int:
         return len(self.ids) + self.anonymous
+
+
+def _density(rows: Page, rid: str) -> float:
+    """Rows per unit of id among ``rows`` (ascending or descending), at most 1."""
+    if len(rows) < 2:
+        return 1.0
+    span = abs(int(rows[-1][rid]) - int(rows[0][rid]))
+    return min(1.0, (len(rows) - 1) / span) if span else 1.0
 
 
 def _valid(plan: KeysetPlan, rows: Page, cursor: int, hi: int | None) -> bool:
