@@ -12,7 +12,7 @@ from .auth import Auth, OAuthCredentials, TokenFunc
 from .batch import BatchOutcome, Command, run_commands, send_batch
 from .errors import BatchError, BitrixAPIError
 from .families import is_list_method
-from .listing import Exporter, Page
+from .listing import Exporter, IdRange, OnRanges, Page
 from .progress import Progress
 from .redact import SECRETS, SecretRegistry
 from .settings import ClientSettings
@@ -118,14 +118,26 @@ class BitrixAsync:
     # -- reading ----------------------------------------------------------------------------
 
     async def iter_all(
-        self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        *,
+        ranges: Sequence[IdRange] | None = None,
+        on_ranges: OnRanges | None = None,
     ) -> AsyncIterator[Page]:
         """Stream a whole list page by page; memory is bounded by the pages in flight.
 
         Every row comes exactly once, or :class:`IncompleteResultError` says what is missing.
         Pages of one id range come in ascending id order; ranges exported in parallel interleave.
+
+        Resuming a keyset export: ``on_ranges`` receives the id ranges ``(after, upto)`` the export
+        runs on whenever they change (``None`` if it pages by offset instead); a caller that keeps,
+        per range, the largest id it has stored can continue later by passing the rest as
+        ``ranges`` (``[(largest stored id, upto), ...]``) with the same ``params``.
         """
-        async for page in self.exporter.pages(method, dict(params or {}), limit):
+        source = self.exporter.pages(method, dict(params or {}), limit, ranges=ranges, on_ranges=on_ranges)
+        async for page in source:
             yield page
 
     async def get_all(

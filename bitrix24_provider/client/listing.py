@@ -8,6 +8,12 @@ parallel chains. Every page is checked: IDs strictly ascending, inside the chain
 cursor. An empty page inside a batch is confirmed by a direct call before a chain is declared done,
 so a batch that silently came back empty cannot truncate the export.
 
+**Resuming**: the id ranges of a keyset export are reported to ``on_ranges`` as soon as they are
+known (first the whole id space, then the split after the first page). A caller that records, per
+range, the largest id it has durably stored can later pass the remaining ranges back as ``ranges``:
+the export then continues every range from there (splitting large ones again for parallelism) and
+reads no row at or below those positions.
+
 **Offset mode** (methods that cannot be ordered by ID, or a custom ``order``): ``start=0, 50, ...``
 planned from ``total``, fetched in batches; every page before the last must be full, and the rows
 received must match ``total`` (after removing IDs seen twice) or :class:`IncompleteResultError`
@@ -18,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +39,25 @@ from .transport import Transport
 PAGE = 50
 Row = dict[str, Any]
 Page = list[Row]
+#: ids in ``(after, upto]``; ``upto=None``: no upper end (rows added during the export are included)
+IdRange = tuple[int, int | None]
+#: receives the id ranges an export runs on; ``None`` when it fell back to offset paging
+OnRanges = Callable[[list[IdRange] | None], None]
 
 _BOUNDS = (">", ">=", "<", "<=")
 #: pages asked for when a chain's estimate ran out; each chain's last batch is sized by its estimate
 #: plus one page, and commands after a short page are wasted server work
 _TAIL_PAGES = 3
+
+
+@dataclass(frozen=True)
+class _ChainEnd:
+    """Queued by a keyset chain when it has delivered its range (``error`` None) or failed."""
+
+    error: Exception | None = None
+
+
+Queue = asyncio.Queue[Page | _ChainEnd]
 
 
 def rows_of(result: Any, family: ListFamily) -> Page:
@@ -128,12 +149,26 @@ class Exporter:
         self.settings = settings
 
     async def pages(
-        self, method: str, params: Mapping[str, Any], limit: int | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        limit: int | None = None,
+        *,
+        ranges: Sequence[IdRange] | None = None,
+        on_ranges: OnRanges | None = None,
     ) -> AsyncIterator[Page]:
         if "start" in params:
             raise ValueError("do not pass 'start': get_all and iter_all page by themselves")
         plan = keyset_plan(method, params)
-        source = self._offset(method, params) if plan is None else self._keyset_or_offset(plan, params, limit)
+        if ranges is not None and plan is None:
+            raise ValueError(f"ranges resume a keyset export, but {method} with these params pages by offset")
+        if ranges is not None:
+            source = self._keyset(plan, limit, _checked_ranges(ranges), on_ranges)  # type: ignore[arg-type]
+        elif plan is None:
+            _report(on_ranges, None)
+            source = self._offset(method, params)
+        else:
+            source = self._keyset_or_offset(plan, params, limit, on_ranges)
         sent = 0
         try:
             async for page in source:
@@ -146,10 +181,10 @@ class Exporter:
             await _close(source)
 
     async def _keyset_or_offset(
-        self, plan: KeysetPlan, params: Mapping[str, Any], limit: int | None
+        self, plan: KeysetPlan, params: Mapping[str, Any], limit: int | None, on_ranges: OnRanges | None
     ) -> AsyncIterator[Page]:
         """Keyset paging; when the method refuses the id cursor before any page came, offset paging."""
-        source = self._keyset(plan, limit)
+        source = self._keyset(plan, limit, None, on_ranges)
         started = False
         try:
             async for page in source:
@@ -162,6 +197,7 @@ class Exporter:
         finally:
             await _close(source)
         self.transport.stats.retries["keyset_fallback"] += 1
+        _report(on_ranges, None)
         fallback = self._offset(plan.method, params)
         try:
             async for page in fallback:
@@ -178,79 +214,117 @@ class Exporter:
             self.transport.stats.rows += len(rows)
         return rows
 
-    async def _keyset(self, plan: KeysetPlan, limit: int | None = None) -> AsyncIterator[Page]:
-        first = await self._direct(plan, plan.params(plan.lo, plan.hi))
-        _check(plan, first, plan.lo, plan.hi)
-        if first:
-            yield first
-        if len(first) < PAGE:
-            return
+    async def _keyset(
+        self,
+        plan: KeysetPlan,
+        limit: int | None = None,
+        ranges: list[IdRange] | None = None,
+        on_ranges: OnRanges | None = None,
+    ) -> AsyncIterator[Page]:
         rid = plan.family.response_id
-        cursor = int(first[-1][rid])
-        newest = await self._direct(plan, plan.newest_first(cursor, plan.hi), count=False)
-        if not newest:
+        sample: Page = []
+        if ranges is None:  # a new export: the first page, then the rest of the id space
+            _report(on_ranges, [(plan.lo, plan.hi)])
+            first = await self._direct(plan, plan.params(plan.lo, plan.hi))
+            _check(plan, first, plan.lo, plan.hi)
+            if first:
+                yield first
+            if len(first) < PAGE:
+                return
+            sample = first
+            ranges = [(int(first[-1][rid]), plan.hi)]
+        ranges = [r for r in ranges if r[1] is None or r[1] > r[0]]
+        if not ranges:
+            _report(on_ranges, [])
+            return
+        floor = min(after for after, _ in ranges)
+        newest = await self._direct(plan, plan.newest_first(floor, plan.hi), count=False)
+        if not newest:  # nothing left after the lowest position
+            _report(on_ranges, [])
             return
         top = int(newest[0][rid])
-        # rows per id from both ends of the range (the first page and the newest ids)
-        density = (_density(first, rid) + _density(newest, rid)) / 2
-        est_pages = math.ceil((top - cursor) * density / PAGE) + 1
-        if limit is not None:  # no more pages than the caller wants
-            est_pages = max(1, min(est_pages, math.ceil((limit - len(first)) / PAGE)))
-        chains = max(
-            1, min(self.settings.max_parallel_chains, math.ceil(est_pages / self.settings.batch_size))
-        )
-        edges = [cursor + (top - cursor) * i // chains for i in range(chains + 1)]
-        bounds: list[int | None] = [*edges[:-1], plan.hi]  # the last range stays open to new rows
-        queue: asyncio.Queue[Page | None] = asyncio.Queue(maxsize=2 * chains)
-        tasks = [
-            asyncio.create_task(
-                self._chain(plan, edges[i], bounds[i + 1], math.ceil(est_pages / chains), queue)
-            )
-            for i in range(chains)
-        ]
+        # rows per id from both ends of the id space (the first page and the newest ids)
+        density = (_density(sample, rid) + _density(newest, rid)) / 2 if sample else _density(newest, rid)
+        chains = self._split(ranges, top, density, None if limit is None else limit - len(sample))
+        _report(on_ranges, [(lo, hi) for lo, hi, _ in chains])
+        queue: Queue = asyncio.Queue(maxsize=2 * len(chains))
+        tasks = [asyncio.create_task(self._chain(plan, lo, hi, est, queue)) for lo, hi, est in chains]
         running = len(tasks)
         try:
             while running:
-                page = await queue.get()
-                if page is None:
+                item = await queue.get()
+                if isinstance(item, _ChainEnd):
                     running -= 1
-                    for task in tasks:
-                        if task.done() and task.exception() is not None:
-                            raise task.exception()  # type: ignore[misc]
+                    if item.error is not None:
+                        raise item.error
                     continue
-                yield page
+                yield item
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _chain(
-        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: asyncio.Queue[Page | None]
-    ) -> None:
-        """Export the id range (lo, hi] with batches of chained pages."""
+    def _split(
+        self, ranges: list[IdRange], top: int, density: float, limit: int | None
+    ) -> list[tuple[int, int | None, int]]:
+        """``(after, upto, estimated pages)`` per chain: each range cut into as many equal id spans
+        as its share of the estimated rows earns it, within ``max_parallel_chains``."""
+        rows = [max(0.0, (min(top, hi if hi is not None else top) - after) * density) for after, hi in ranges]
+        if limit is not None:  # no more pages than the caller wants
+            rows = [min(n, float(limit)) for n in rows]
+        pages = math.ceil(sum(rows) / PAGE) + 1
+        wanted = min(self.settings.max_parallel_chains, math.ceil(pages / self.settings.batch_size))
+        shares = [1] * len(ranges)
+        for _ in range(wanted - len(ranges)):
+            i = max(range(len(ranges)), key=lambda n: rows[n] / shares[n])
+            shares[i] += 1
+        chains: list[tuple[int, int | None, int]] = []
+        for (after, hi), share, n in zip(ranges, shares, rows, strict=True):
+            end = min(top, hi) if hi is not None else top
+            share = max(1, min(share, end - after))
+            edges = [after + (end - after) * i // share for i in range(share)]
+            est = math.ceil(n / share / PAGE) + 1  # the last page of a chain is short (maybe empty)
+            chains.extend((lo, edges[i + 1] if i + 1 < share else hi, est) for i, lo in enumerate(edges))
+        return chains
+
+    async def _chain(self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: Queue) -> None:
+        """Export the id range (lo, hi] with batches of chained pages; the chain's end (or its error)
+        is the last item it queues. A cancelled chain queues nothing: its reader is gone."""
+        error: Exception | None = None
         try:
             await self._run_chain(plan, lo, hi, est_pages, queue)
-        finally:
-            await queue.put(None)
+        except Exception as exc:
+            error = exc
+        await queue.put(_ChainEnd(error))
 
     async def _run_chain(
-        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: asyncio.Queue[Page | None]
+        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: Queue
     ) -> None:
-        cursor, stalled = lo, 0
+        cursor, stalled, blocked = lo, 0, 0
         stats = self.transport.stats
+        if est_pages <= 2:  # probably one short page or none, e.g. a finished range of a resumed export
+            rows = await self._direct(plan, plan.params(cursor, hi))
+            _check(plan, rows, cursor, hi)
+            if rows:
+                await queue.put(rows)
+                cursor = int(rows[-1][plan.family.response_id])
+            if len(rows) < PAGE:
+                return
+            est_pages = _TAIL_PAGES
         while True:
             size = min(self.settings.batch_size, max(2, est_pages + 1))
             commands = {"c0": Command(plan.method, plan.params(cursor, hi))}
             for i in range(1, size):
                 commands[f"c{i}"] = Command(plan.method, plan.params(plan.family.reference(f"c{i - 1}"), hi))
             outcome = await send_batch(self.transport, commands)
-            progressed, done = 0, False
+            progressed, done, block = 0, False, None
             for i in range(size):
                 key = f"c{i}"
                 error = outcome.errors.get(key)
                 if isinstance(error, OperationTimeLimit):
                     self.transport.throttle.budget.block(plan.method)
                     stats.retries["operation_time_limit"] += 1
+                    block = error
                     break
                 if error is not None:
                     raise error
@@ -283,8 +357,13 @@ class Exporter:
             est_pages -= progressed
             if est_pages < 1:  # the estimate ran out but pages were full: a few more remain
                 est_pages = _TAIL_PAGES
-            stalled = 0 if progressed else stalled + 1
-            if stalled > self.settings.retry.max_attempts + self.settings.operating_retries:
+            # an operating block resumes the chain after the reset (operating_retries times in a row);
+            # then its typed error says when to come back
+            blocked = blocked + 1 if block is not None and not progressed else 0
+            if block is not None and blocked > self.settings.operating_retries:
+                raise block
+            stalled = 0 if progressed or block is not None else stalled + 1
+            if stalled > self.settings.retry.max_attempts:
                 raise IncompleteResultError(
                     plan.method,
                     missing_ids=(cursor + 1, hi) if hi is not None else None,
@@ -372,6 +451,28 @@ class _Seen:
     @property
     def count(self) -> int:
         return len(self.ids) + self.anonymous
+
+
+def _report(on_ranges: OnRanges | None, ranges: list[IdRange] | None) -> None:
+    if on_ranges is not None:
+        on_ranges(ranges)
+
+
+def _checked_ranges(ranges: Sequence[IdRange]) -> list[IdRange]:
+    """Resume ranges as ``(after, upto)`` integer pairs, sorted, not overlapping, only the last open."""
+    checked: list[IdRange] = []
+    for item in ranges:
+        try:
+            after, upto = item
+            pair: IdRange = (int(after), None if upto is None else int(upto))
+        except (TypeError, ValueError):
+            raise ValueError(f"a resume range must be (after, upto) with integer ids, got {item!r}") from None
+        checked.append(pair)
+    checked.sort(key=lambda r: r[0])
+    for (_, upto), (after, _) in itertools.pairwise(checked):
+        if upto is None or upto > after:
+            raise ValueError(f"resume ranges overlap: {checked!r}")
+    return checked
 
 
 def _density(rows: Page, rid: str) -> float:

@@ -6,11 +6,11 @@ also when called from inside a running event loop (Jupyter, async web frameworks
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .async_client import BitrixAsync, Items, _Slow
-from .listing import Page
+from .listing import IdRange, OnRanges, Page
 from .sync import LoopThread
 from .throttle import ThrottleState
 
@@ -30,10 +30,19 @@ class Bitrix:
         return self._loop.run(self.aio.get_all(method, params, limit))
 
     def iter_all(
-        self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        *,
+        ranges: Sequence[IdRange] | None = None,
+        on_ranges: OnRanges | None = None,
     ) -> Iterator[Page]:
-        """A generator of pages; memory stays bounded by the pages in flight."""
-        return self._loop.iterate(self.aio.iter_all(method, params, limit))
+        """A generator of pages; memory stays bounded by the pages in flight. ``ranges`` and
+        ``on_ranges`` as in :meth:`BitrixAsync.iter_all` (``on_ranges`` runs on the client's thread,
+        before any page of the new ranges is yielded)."""
+        pages = self.aio.iter_all(method, params, limit, ranges=ranges, on_ranges=on_ranges)
+        return self._loop.iterate(pages)
 
     def get_by_ID(
         self,

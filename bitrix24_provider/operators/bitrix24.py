@@ -27,7 +27,7 @@ from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
 from bitrix24_provider.staging.file_sink import file_format
-from bitrix24_provider.staging.get_all_job import GetAllJob, GetAllSpec, RunInfo, resumable_client_kwargs
+from bitrix24_provider.staging.get_all_job import GetAllJob, GetAllSpec, RunInfo
 from bitrix24_provider.staging.identifiers import TableName, check_identifier
 from bitrix24_provider.staging.sink import COLUMN_POLICIES
 from bitrix24_provider.staging.sql_sink import WRITE_DISPOSITIONS
@@ -176,7 +176,7 @@ class Bitrix24GetAllOperator(BaseOperator):
     :param chunk_rows: rows per staging transaction / DataFrame chunk (2500 = one batch of 50 pages).
     :param column_policy: columns the target lacks: ``add``, ``ignore`` or ``fail``.
     :param client_kwargs: client arguments, see :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
-    :param resumable: checkpoint SQL exports for resuming on retry (exports then run as one id chain).
+    :param resumable: checkpoint SQL exports for resuming on retry (per id range of the parallel chains).
     :param retry_policy: default :class:`~bitrix24_provider.operators.retry.Bitrix24RetryPolicy`
         (Airflow 3.3+).
 
@@ -353,10 +353,7 @@ class Bitrix24GetAllOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self._spec()
         to_sql = spec.target is not None
-        client_kwargs = dict(self.client_kwargs or {})
-        if to_sql and self.resumable:
-            client_kwargs = resumable_client_kwargs(client_kwargs)
-        hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=client_kwargs)
+        hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=dict(self.client_kwargs or {}))
         db = _database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
         run = _run_info(context, self)
         self.log.info(

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from .sync_state import ResumeTable, TaskKey
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class Checkpoint(Protocol):

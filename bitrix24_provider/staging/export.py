@@ -1,16 +1,18 @@
 """The export loop: pages from the client, grouped into chunks, into a destination, with progress
 checkpoints that let a retry continue where the last try stopped.
 
-Resuming (SQL destinations, keyset-paged methods): the export runs as **one ascending id chain**
-(the client with ``max_parallel_chains=1``), so every row not yet committed has a larger id than every
-committed one. After each committed chunk the checkpoint records the largest committed id; a retry
-with the same parameters continues in the same staging table with the filter ``>ID`` (``>id`` for
-``crm.item.list``) set to it. With Airflow's ``task_state_store`` the checkpoint is written right after
-the commit, so at most one chunk is read again; the staging table's primary key absorbs the repeat.
+Resuming (SQL destinations, keyset-paged methods): the client reports the id ranges its parallel
+chains export (``on_ranges``); every chain delivers its range in ascending id order, so the rows of a
+range committed so far are exactly those up to the largest committed id in it. After each committed
+chunk the checkpoint records, per range, that id and the range's end; a retry with the same
+parameters continues in the same staging table by passing those ranges back to the client. With
+Airflow's ``task_state_store`` the checkpoint is written right after the commit, so at most one chunk
+is read again; the staging table's primary key absorbs the repeat.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ class ExportRequest:
     """:param params: the list method's parameters, resolved (``select``, ``filter`` with the cursor
         bounds, ``order``...).
     :param key: primary key fields of the rows (empty: no de-duplication).
-    :param resumable: whether progress is checkpointed by id (keyset paging, one chain).
+    :param resumable: whether progress is checkpointed by id ranges (keyset paging).
     :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
     """
 
@@ -87,13 +89,30 @@ def described_columns(kinds: Mapping[str, Kind], select: Iterable[str] | None, m
     return [Column(response_name(family, n), kinds.get(response_name(family, n), "text")) for n in names]
 
 
-def with_id_floor(method: str, params: Mapping[str, Any], position: int) -> dict[str, Any]:
-    """*params* with the keyset filter ``>ID`` raised to *position*."""
-    key = f">{family_of(method).request_id}"
-    filter_ = dict(params.get("filter") or {})
-    current = filter_.get(key)
-    filter_[key] = position if current is None else max(int(current), position)
-    return {**params, "filter": filter_}
+class RangeTracker:
+    """The id ranges of a keyset export still to commit: ``(after, upto)`` per range, ``after``
+    raised to the largest id committed in the range."""
+
+    def __init__(self, ranges: list[tuple[int, int | None]] | None = None) -> None:
+        self.ranges = None if ranges is None else list(ranges)
+
+    def on_ranges(self, ranges: list[tuple[int, int | None]] | None) -> None:
+        """The client's ``on_ranges`` callback: the export now runs on these ranges (None: it pages by
+        offset, so progress cannot be kept by id)."""
+        self.ranges = None if ranges is None else list(ranges)
+
+    def commit(self, ids: Iterable[int]) -> None:
+        ranges = self.ranges
+        if not ranges:
+            return
+        starts = [after for after, _ in ranges]
+        for value in ids:
+            i = bisect.bisect_left(starts, value) - 1  # the range whose start is below the id
+            if i < 0:
+                continue  # the first page, before the split: below every range
+            after, upto = ranges[i]
+            if (upto is None or value <= upto) and value > after:
+                ranges[i] = (value, upto)
 
 
 class _Chunker:
@@ -106,6 +125,7 @@ class _Chunker:
         self.throttle = throttle
         self.id_field = family_of(request.method).response_id
         self.checkpointing = request.resumable and sink.resumable
+        self.tracker = RangeTracker(progress.ranges)
         self.seen: set[tuple[Any, ...]] | None = None if sink.resumable or not request.key else set()
         self.cursor_checked = False
 
@@ -121,9 +141,8 @@ class _Chunker:
         if self.seen is not None:  # destinations that cannot replace a written row keep the first copy
             rows = self._first_copies(rows)
         if self.checkpointing:
-            ids = [int(r[self.id_field]) for r in rows if r.get(self.id_field) is not None]
-            if ids:
-                progress.position = max(ids) if progress.position is None else max(progress.position, *ids)
+            self.tracker.commit(int(r[self.id_field]) for r in rows if r.get(self.id_field) is not None)
+            progress.ranges = None if self.tracker.ranges is None else list(self.tracker.ranges)
         progress.chunks += 1
         checkpoint = None
         if self.checkpointing:
@@ -179,20 +198,20 @@ def run_export(
     exception propagates (the caller decides whether to keep the staging data for a retry).
     """
     progress = Progress.from_dict(resume) if resume else Progress()
-    params = dict(request.params)
-    resumed = bool(resume) and request.resumable and progress.position is not None
-    if resumed and progress.position is not None:
-        params = with_id_floor(request.method, params, progress.position)
+    resumed = bool(resume) and request.resumable and progress.ranges is not None
+    ranges = progress.ranges if resumed else None
+    if ranges is not None:
         log.info(
-            "Resuming %s after id %s (%s rows in %s chunks already staged)",
+            "Resuming %s in %s id ranges (%s rows in %s chunks already staged)",
             request.method,
-            progress.position,
+            len(ranges),
             progress.rows_read,
             progress.chunks,
         )
     chunker = _Chunker(request, sink, progress, throttle_state)
     buffer: list[Row] = []
-    pages = client.iter_all(request.method, params)
+    on_ranges = chunker.tracker.on_ranges if chunker.checkpointing else None
+    pages = client.iter_all(request.method, dict(request.params), ranges=ranges, on_ranges=on_ranges)
     try:
         for page in pages:
             progress.pages += 1

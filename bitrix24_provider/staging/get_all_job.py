@@ -4,7 +4,6 @@ export, publish and summarise. No Airflow imports: the operator passes in what t
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,7 +253,8 @@ class GetAllJob:
                     log.info("The previous try already committed load %s; nothing to do", load_id)
                     checkpoint.clear(None)
                     return self._committed_summary(previous, committed.rows, client)
-                if run.try_number > 1 and sink.start(previous):
+                # a checkpoint without id ranges (the method fell back to offset paging) cannot resume
+                if run.try_number > 1 and previous.get("ranges") is not None and sink.start(previous):
                     resume = previous
             if resume is None:
                 log.info("Discarding the checkpoint of an earlier try (staging %s)", previous.get("staging"))
@@ -342,18 +342,3 @@ class GetAllJob:
             already_committed=True,
         )
         return _summary(self.spec, result, client, None, True)
-
-
-def resumable_client_kwargs(client_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``client_kwargs`` with ``max_parallel_chains=1``: one ascending id chain, resumable by id."""
-    from ..client.settings import ClientSettings
-
-    options = dict(client_kwargs or {})
-    settings = options.get("settings")
-    if isinstance(settings, ClientSettings):
-        options["settings"] = dataclasses.replace(settings, max_parallel_chains=1)
-    elif isinstance(settings, Mapping):
-        options["settings"] = {**settings, "max_parallel_chains": 1}
-    else:
-        options["settings"] = {"max_parallel_chains": 1}
-    return options

@@ -19,23 +19,31 @@ Row = dict[str, Any]
 class Progress:
     """How far an export got; what a checkpoint records after each committed chunk.
 
-    :param position: the largest id committed so far (resumable keyset exports only).
+    :param ranges: resumable keyset exports: the id ranges still to export, ``[after, upto]`` each
+        (``after`` the largest id committed in that range, ``upto`` None for the open last range);
+        None when the export cannot be resumed by id.
     """
 
     rows_read: int = 0
     pages: int = 0
     chunks: int = 0
-    position: int | None = None
+    ranges: list[tuple[int, int | None]] | None = None
     max_cursor: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON values only (Airflow's task state store refuses tuples)."""
+        data = asdict(self)
+        if self.ranges is not None:
+            data["ranges"] = [[after, upto] for after, upto in self.ranges]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Progress:
-        return cls(
-            **{k: data[k] for k in ("rows_read", "pages", "chunks", "position", "max_cursor") if k in data}
-        )
+        progress = cls(**{k: data[k] for k in ("rows_read", "pages", "chunks", "max_cursor") if k in data})
+        ranges = data.get("ranges")
+        if ranges is not None:
+            progress.ranges = [(int(after), None if upto is None else int(upto)) for after, upto in ranges]
+        return progress
 
 
 @dataclass

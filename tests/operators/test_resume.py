@@ -23,12 +23,22 @@ from bitrix24_provider.staging.checkpoint import TaskStateCheckpoint
 from tests.conftest import REPO
 from tests.staging._support import SqlTarget, configure, make_context, reset_counters, seeded_ids, stats
 
-BATCH_ROWS = 2500  # one chained batch: 50 pages of 50 rows
-FAST_RETRY = {"settings": {"retry": {"max_attempts": 2, "base": 0.01, "cap": 0.02}}}
+CHUNK_ROWS = 500  # rows per committed staging chunk in these tests
+PROBE_ROWS = 50  # a resumed export asks for the newest ids once (one page of IDs) to size its chains
+# four parallel chains of batches of 10 pages: a 7,000-row export takes several rounds of requests,
+# so a fault can hit it in the middle
+SMALL_BATCHES = {
+    "settings": {
+        "batch_size": 10,
+        "max_parallel_chains": 4,
+        "retry": {"max_attempts": 2, "base": 0.01, "cap": 0.02},
+    }
+}
 
 
 def export_op(target: SqlTarget, **kwargs: Any) -> Bitrix24GetAllOperator:
-    kwargs.setdefault("client_kwargs", FAST_RETRY)
+    kwargs.setdefault("client_kwargs", SMALL_BATCHES)
+    kwargs.setdefault("chunk_rows", CHUNK_ROWS)
     return Bitrix24GetAllOperator(
         task_id="export",
         method="crm.deal.list",
@@ -80,15 +90,28 @@ def staging_tables(target: SqlTarget) -> list[str]:
 def assert_resumed(
     target: SqlTarget, portal: Any, checkpoint: dict[str, Any], summary: dict[str, Any]
 ) -> None:
+    """Try 2 read only the rows of the checkpoint's ranges (plus the newest-ids probe), and the
+    target holds the exact ID set."""
     ids = seeded_ids(portal)
-    committed = [i for i in ids if i <= checkpoint["position"]]
+    committed = outside(ids, checkpoint["ranges"])
     assert summary["resumed"] is True
     assert target.ids("deals") == ids  # exact ID set, no duplicates
     served = stats(portal)["rows_served"]
-    # try 2 read what try 1 had not committed, plus at most one batch again (and the probe pages)
-    assert served <= len(ids) - len(committed) + BATCH_ROWS, (served, len(committed))
-    assert served < len(ids)
+    assert served <= len(ids) - len(committed) + PROBE_ROWS, (served, len(committed))
     assert not staging_tables(target)
+
+
+def outside(ids: list[int], ranges: list[list[int | None]]) -> list[int]:
+    """The ids in none of the ``(after, upto]`` ranges (``upto`` None: no upper end)."""
+    return [i for i in ids if not any(a < i and (u is None or i <= u) for a, u in ranges)]  # type: ignore[operator]
+
+
+def parallel_ranges(checkpoint: dict[str, Any]) -> list[list[int | None]]:
+    """The checkpoint's id ranges; the export ran as several parallel chains."""
+    ranges = checkpoint["ranges"]
+    assert len(ranges) >= 2, ranges
+    assert ranges[-1][1] is None  # the last range stays open to new rows
+    return ranges
 
 
 def test_killed_export_resumes_from_the_state_table(make_portal, sql_target):
@@ -103,12 +126,14 @@ def test_killed_export_resumes_from_the_state_table(make_portal, sql_target):
     assert decide(failure.value)[0] == "default"  # transient: Airflow retries
 
     checkpoint = table_checkpoint(sql_target)
-    assert checkpoint is not None and checkpoint["position"] > 0
+    assert checkpoint is not None
+    ranges = parallel_ranges(checkpoint)
     assert "deals" not in sql_target.tables()  # nothing published
     assert staging_tables(sql_target) == [checkpoint["staging"]]
-    staged = sql_target.count(checkpoint["staging"])
-    assert staged == len([i for i in seeded_ids(portal) if i <= checkpoint["position"]])
-    assert staged < 7000
+    staged_ids = sql_target.ids(checkpoint["staging"])
+    assert 0 < len(staged_ids) < 7000
+    # the checkpoint says exactly what is staged: every id outside the ranges still to export
+    assert staged_ids == outside(seeded_ids(portal), ranges)
 
     configure(portal, {"faults": {"server_error": 0.0}})
     reset_counters(portal)
@@ -128,10 +153,15 @@ def test_killed_export_resumes_from_airflows_task_state_store(make_portal, sql_t
     watcher.join()
 
     checkpoint = TaskStateCheckpoint(task_state_store).load()
-    assert checkpoint is not None and checkpoint["position"] > 0
+    assert checkpoint is not None
+    ranges = parallel_ranges(checkpoint)
     assert checkpoint["throttle"]["version"] >= 1  # the client's throttle state travels along
     assert table_checkpoint(sql_target) is None  # the store was used, not the fallback table
     assert "deals" not in sql_target.tables()
+    # the store is written after the chunk's commit: the staging table may hold one chunk more
+    committed = outside(seeded_ids(portal), ranges)
+    staged = sql_target.ids(checkpoint["staging"])
+    assert set(committed) <= set(staged) and len(staged) - len(committed) <= CHUNK_ROWS
 
     configure(portal, {"faults": {"server_error": 0.0}})
     reset_counters(portal)
@@ -179,9 +209,14 @@ def test_sigkilled_worker_resumes(make_portal, sqlite_target, tmp_path: Path):
     assert checkpoint is not None
     assert "deals" not in sqlite_target.tables()
     assert staging_tables(sqlite_target) == [checkpoint["staging"]]
+    # the default client split the export into parallel chains; the staged rows are exactly the
+    # committed ones (the checkpoint row commits with its chunk)
+    ranges = parallel_ranges(checkpoint)
+    assert sqlite_target.ids(checkpoint["staging"]) == outside(seeded_ids(portal), ranges)
 
     reset_counters(portal)
-    summary = export_op(sqlite_target, client_kwargs=None).execute(make_context(try_number=2))
+    retry = export_op(sqlite_target, client_kwargs=None, chunk_rows=2500)  # the child's settings
+    summary = retry.execute(make_context(try_number=2))
     assert_resumed(sqlite_target, portal, checkpoint, summary)
 
 

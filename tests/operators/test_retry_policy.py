@@ -136,6 +136,7 @@ def test_an_operating_block_during_an_export_retries_after_the_measured_reset(ma
         sql_conn_id=sqlite_target.conn_id,
         target_table="deals",
         retries=2,
+        chunk_rows=50,  # the first page commits before the budget runs out
         client_kwargs={
             "time_scale": 1200,
             "settings": {"operating_retries": 0, "retry": {"max_attempts": 2, "base": 0.01, "cap": 0.02}},
