@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 if ! python3 -m uv --version >/dev/null 2>&1; then
     python3 -m pip install --quiet uv
 fi
-python3 -m uv sync --locked --quiet
+python3 -m uv sync --locked --compile-bytecode --quiet
 exec python3 -m uv run --locked --no-sync pytest "$@"
