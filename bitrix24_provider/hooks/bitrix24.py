@@ -26,7 +26,7 @@ from bitrix24_provider.client.redact import register_secret, scrub
 from bitrix24_provider.hooks.oauth_tokens import (
     OAuthReauthorizationRequired,
     StoredTokens,
-    fingerprint,
+    newer_tokens,
     reauthorization_required,
     starting_tokens,
 )
@@ -673,8 +673,11 @@ class Bitrix24Hook(BaseHook):
         """The client's ``on_invalid_grant``: a newer pair from the store, or the typed error."""
         self._rejected.add(rejected)
         for pause in (*self.token_reload_pauses, None):
-            newer = self._newer(self._store.load(), self._connection_refresh_token())
+            newer = newer_tokens(
+                self._store.load(), self._connection_refresh_token(), self._tokens, self._rejected
+            )
             if newer is not None:
+                _mask(newer.refresh_token, newer.access_token)
                 return self._adopt(newer)
             if pause is None:
                 break
@@ -686,7 +689,8 @@ class Bitrix24Hook(BaseHook):
         self._rejected.add(rejected)
         for pause in (*self.token_reload_pauses, None):
             stored = await asyncio.to_thread(self._store.load)
-            newer = self._newer(stored, await self._aconnection_refresh_token())
+            connection_refresh = await self._aconnection_refresh_token()
+            newer = newer_tokens(stored, connection_refresh, self._tokens, self._rejected)
             if newer is not None:
                 await _amask(newer.refresh_token, newer.access_token)
                 return self._adopt(newer)
@@ -695,21 +699,7 @@ class Bitrix24Hook(BaseHook):
             await asyncio.sleep(pause)
         raise reauthorization_required(self.bitrix24_conn_id, self._store.key)
 
-    def _newer(self, stored: StoredTokens | None, connection_refresh: str | None) -> StoredTokens | None:
-        """A pair not yet turned down: the stored one, else a refresh token put into the
-        connection during the run (never the token a chain started from: it is spent)."""
-        if stored is not None and stored.refresh_token not in self._rejected:
-            return stored
-        if not connection_refresh or connection_refresh in self._rejected:
-            return None
-        spent = {chain.origin for chain in (stored, self._tokens) if chain is not None}
-        if fingerprint(connection_refresh) in spent:
-            return None
-        generation = max(chain.generation for chain in (stored, self._tokens) if chain is not None)
-        return StoredTokens.from_connection(connection_refresh, generation=generation)
-
     def _adopt(self, tokens: StoredTokens) -> dict[str, str]:
-        _mask(tokens.refresh_token, tokens.access_token)
         self._use(tokens)
         self.log.info(
             "The OAuth refresh token of connection %s was already rotated elsewhere; continuing with "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "OAuthReauthorizationRequired",
     "StoredTokens",
     "fingerprint",
+    "newer_tokens",
     "reauthorization_required",
     "starting_tokens",
     "variable_key",
@@ -168,6 +169,29 @@ def starting_tokens(
         return stored, True
     generation = stored.generation if stored is not None else 0
     return StoredTokens.from_connection(connection_refresh, connection_access, generation), False
+
+
+def newer_tokens(
+    stored: StoredTokens | None,
+    connection_refresh: str | None,
+    current: StoredTokens | None,
+    rejected: Collection[str],
+) -> StoredTokens | None:
+    """After an ``invalid_grant``: a pair whose refresh token was not turned down yet.
+
+    That is the stored pair (another process rotated the token and stored the new one), else a
+    refresh token put into the connection during the run, but never the token a chain started from
+    (the first rotation spent it).
+    """
+    if stored is not None and stored.refresh_token not in rejected:
+        return stored
+    if not connection_refresh or connection_refresh in rejected:
+        return None
+    chains = [chain for chain in (stored, current) if chain is not None]
+    if fingerprint(connection_refresh) in {chain.origin for chain in chains}:
+        return None
+    generation = max((chain.generation for chain in chains), default=0)
+    return StoredTokens.from_connection(connection_refresh, generation=generation)
 
 
 class OAuthReauthorizationRequired(AuthError):

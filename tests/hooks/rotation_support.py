@@ -26,6 +26,13 @@ def stored_tokens(conn_id: str) -> dict[str, Any] | None:
         return None if row is None else dict(json.loads(row.val))
 
 
+def store_tokens(conn_id: str, tokens: dict[str, Any]) -> None:
+    """Write Variable ``bitrix24_oauth_token_<conn_id>`` as another process would have."""
+    from airflow.models.variable import Variable
+
+    Variable.set(f"bitrix24_oauth_token_{conn_id}", json.dumps(tokens))
+
+
 def delete_stored_tokens(conn_id: str) -> None:
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session

@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from bitrix24_provider.hooks.oauth_tokens import StoredTokens, fingerprint, starting_tokens, variable_key
+from bitrix24_provider.hooks.oauth_tokens import (
+    StoredTokens,
+    fingerprint,
+    newer_tokens,
+    starting_tokens,
+    variable_key,
+)
 
 
 def test_json_round_trip_and_no_secrets_in_repr():
@@ -46,6 +52,17 @@ def test_the_stored_pair_is_used_while_it_descends_from_the_connection():
     assert (tokens.refresh_token, tokens.access_token, tokens.generation) == ("fresh", "a9", 1)
     assert tokens.origin == fingerprint("fresh")
     assert starting_tokens("first", None, None) == (StoredTokens.from_connection("first"), False)
+
+
+def test_after_invalid_grant_only_a_pair_not_yet_turned_down_is_offered():
+    current = StoredTokens.from_connection("first").rotated({"access_token": "a1", "refresh_token": "second"})
+    assert newer_tokens(None, "first", current, {"second"}) is None  # the chain's first token is spent
+    stored = current.rotated({"access_token": "a2", "refresh_token": "third"})
+    assert newer_tokens(stored, "first", current, {"second"}) == stored  # rotated by another process
+    assert newer_tokens(stored, "first", current, {"second", "third"}) is None
+    fresh = newer_tokens(stored, "fresh", current, {"second", "third"})  # put into the connection meanwhile
+    assert fresh is not None and (fresh.refresh_token, fresh.generation) == ("fresh", 2)
+    assert newer_tokens(None, "fresh", None, {"fresh"}) is None
 
 
 def test_the_variable_name_is_masked_by_airflow():
