@@ -212,7 +212,8 @@ class TestOAuth:
             assert hook.config.access_token
         logged = "".join(capfd.readouterr())
         # an environment-variable connection cannot be updated: the Variable keeps the new pair
-        assert f"Stored the rotated OAuth tokens of connection {CONN_ID} (generation 1) in Variable" in logged
+        assert f"Stored the rotated OAuth tokens of connection {CONN_ID} (generation" in logged
+        assert f"in Variable bitrix24_oauth_token_{CONN_ID}" in logged
         for secret in (rotated, original, hook.config.access_token, portal.config.client_secret):
             assert secret not in logged
 
