@@ -36,8 +36,9 @@ def _conn_fields() -> dict[str, Any]:
         },
         "refresh_token": {
             "label": "OAuth refresh token",
-            "description": "Rotated on every refresh; the hook writes the new one back to a connection "
-            "stored in the metadata database.",
+            "description": "The first refresh token. Bitrix24 rotates it on every refresh; the hook keeps "
+            "the newest one in the Variable bitrix24_oauth_token_<conn_id>. Put a new token here after "
+            "re-authorizing the application.",
             "schema": {"type": ["string", "null"], "format": "password"},
         },
         "oauth_server": {

@@ -1,5 +1,10 @@
 """Where requests go and how they are authenticated: an incoming webhook, or an OAuth application
-whose access token is refreshed on ``expired_token`` and whose rotated tokens are handed back."""
+whose access token is refreshed on ``expired_token`` and whose rotated tokens are handed back.
+
+Bitrix24 replaces the refresh token on every refresh. When several processes share one
+application, another one may have spent the refresh token this client holds; the token server then
+answers ``invalid_grant``, and ``OAuthCredentials.on_invalid_grant`` may hand over the newer pair
+that process stored."""
 
 from __future__ import annotations
 
@@ -21,6 +26,13 @@ DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info/oauth/token/"
 TokenCallback = Callable[[Mapping[str, Any]], Awaitable[None] | None]
 #: fast_bitrix24's ``token_func``: an async function returning a fresh access token.
 TokenFunc = Callable[[], Awaitable[str]]
+#: Called with the refresh token the token server rejected (``invalid_grant``); returns a newer pair
+#: ``{"refresh_token": ..., "access_token": ...}`` (the access token is optional) to go on with, or
+#: ``None`` to let the ``invalid_grant`` error through. It may also raise an error of its own.
+TokenReload = Callable[[str], Awaitable[Mapping[str, Any] | None] | Mapping[str, Any] | None]
+
+#: How many newer pairs ``on_invalid_grant`` may hand over within one refresh.
+MAX_TOKEN_RELOADS = 3
 
 
 def normalize_webhook(url: str) -> str:
@@ -45,7 +57,12 @@ def webhook_secret(url: str) -> str | None:
 @dataclass
 class OAuthCredentials:
     """An OAuth application's credentials. ``endpoint`` is the portal's REST URL
-    (``client_endpoint``, e.g. ``https://portal.bitrix24.com/rest/``)."""
+    (``client_endpoint``, e.g. ``https://portal.bitrix24.com/rest/``).
+
+    ``on_refresh`` receives the token response after every refresh (persist the rotated refresh
+    token there); ``on_invalid_grant`` is asked for a newer pair when the refresh token was rejected
+    (see :data:`TokenReload`).
+    """
 
     endpoint: str
     client_id: str
@@ -54,6 +71,7 @@ class OAuthCredentials:
     access_token: str | None = None
     oauth_server: str = DEFAULT_OAUTH_SERVER
     on_refresh: TokenCallback | None = None
+    on_invalid_grant: TokenReload | None = None
 
 
 class Auth:
@@ -120,6 +138,30 @@ class Auth:
     async def _refresh_oauth(self, session: aiohttp.ClientSession) -> str:
         oauth = self.oauth
         assert oauth is not None
+        reloads = 0
+        while True:
+            try:
+                return await self._request_token(session, oauth)
+            except AuthError as error:
+                if error.code != "invalid_grant" or oauth.on_invalid_grant is None:
+                    raise
+                if reloads >= MAX_TOKEN_RELOADS:
+                    raise
+                reloads += 1
+                newer = oauth.on_invalid_grant(oauth.refresh_token)
+                if inspect.isawaitable(newer):
+                    newer = await newer
+                refresh = str(newer.get("refresh_token") or "") if newer else ""
+                if not refresh or refresh == oauth.refresh_token:
+                    raise
+                access = str(newer.get("access_token") or "") if newer else ""
+                self.secrets.add(refresh, access)
+                oauth.refresh_token = refresh
+                if access and access not in (self._token, oauth.access_token):
+                    oauth.access_token = access  # already issued to the other process: no new rotation
+                    return access
+
+    async def _request_token(self, session: aiohttp.ClientSession, oauth: OAuthCredentials) -> str:
         query = {
             "grant_type": "refresh_token",
             "client_id": oauth.client_id,

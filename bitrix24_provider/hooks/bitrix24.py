@@ -9,8 +9,7 @@ sensor and the trigger).
 from __future__ import annotations
 
 import asyncio
-import json
-import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,6 +23,14 @@ from bitrix24_provider.client.auth import DEFAULT_OAUTH_SERVER
 from bitrix24_provider.client.families import family_of
 from bitrix24_provider.client.listing import rows_of
 from bitrix24_provider.client.redact import register_secret, scrub
+from bitrix24_provider.hooks.oauth_tokens import (
+    OAuthReauthorizationRequired,
+    StoredTokens,
+    newer_tokens,
+    reauthorization_required,
+    starting_tokens,
+)
+from bitrix24_provider.hooks.token_store import TokenStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +41,7 @@ __all__ = [
     "Bitrix24ConnectionConfig",
     "Bitrix24Hook",
     "ChangeCheck",
+    "OAuthReauthorizationRequired",
     "normalize_watermark",
     "parse_connection",
 ]
@@ -143,7 +151,7 @@ class Bitrix24ConnectionConfig:
             return False
         return self.ca_bundle or True
 
-    def client_arguments(self, on_refresh: Any = None) -> dict[str, Any]:
+    def client_arguments(self, on_refresh: Any = None, on_invalid_grant: Any = None) -> dict[str, Any]:
         """Keyword arguments of :class:`~bitrix24_provider.client.Bitrix` for this connection."""
         kwargs: dict[str, Any] = {
             "plan": self.plan,
@@ -161,6 +169,7 @@ class Bitrix24ConnectionConfig:
                 access_token=self.access_token,
                 oauth_server=self.oauth_server,
                 on_refresh=on_refresh,
+                on_invalid_grant=on_invalid_grant,
             )
         else:
             kwargs["webhook"] = self.webhook_url
@@ -436,8 +445,30 @@ class Bitrix24Hook(BaseHook):
     full webhook URL in *host*, or the portal in *host* plus the user id in *login* and the webhook
     code in *password*. OAuth connections (extra ``auth_type=oauth``) give the portal in *host* and
     ``client_id``, ``client_secret``, ``refresh_token`` (and optionally ``access_token`` and
-    ``oauth_server``) in the extras; rotated tokens are written back to a connection stored in the
-    metadata database.
+    ``oauth_server``) in the extras.
+
+    **OAuth token rotation.** Bitrix24 hands out a new refresh token with every refresh and the old
+    one stops working, so the rotated pair has to outlive the run. In Airflow 3 a task or a trigger
+    cannot write a connection (the execution API only reads them), but it can write Variables. So:
+
+    * the connection stays the source of the client id and secret and of the *first* refresh token;
+    * after every refresh the new pair goes to the Variable ``bitrix24_oauth_token_<conn_id>``
+      (JSON: refresh and access token, expiry, a growing ``generation``, and the fingerprint of the
+      connection token the chain started from; the name holds "token", so Airflow masks it). Outside
+      the task runtime, where the metadata database is reachable, a connection stored there is
+      updated too;
+    * a hook starts from the Variable while the connection still holds the token the chain started
+      from; a new refresh token in the connection (a re-authorization) starts a new chain;
+    * when the token server rejects the refresh token (``invalid_grant``), another task has
+      usually rotated it: the hook reads the Variable (and the connection) again, waiting a few
+      seconds for a concurrent writer, and goes on with the newer pair. Only when there is none does
+      it raise :class:`~bitrix24_provider.hooks.oauth_tokens.OAuthReauthorizationRequired` (an
+      ``AuthError``), which asks for a new authorization;
+    * triggers and async tasks reach the Variable and the connection row only from a worker thread
+      (``asyncio.to_thread``); the event loop never waits on them.
+
+    Tokens are registered with Airflow's secrets masker and the client's redaction as soon as they
+    are read or issued; they never reach logs, exception texts, XComs or rendered fields.
 
     :param bitrix24_conn_id: the Airflow connection id.
     :param client_kwargs: extra keyword arguments of the client (``time_scale``, ``batch_size``,
@@ -452,6 +483,10 @@ class Bitrix24Hook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = "Bitrix24"
 
+    #: Pauses between re-reads of the stored tokens after an ``invalid_grant`` (a concurrent
+    #: process may have rotated the token and not yet stored the new one).
+    token_reload_pauses: tuple[float, ...] = (0.2, 0.4, 0.8, 1.6)
+
     def __init__(
         self,
         bitrix24_conn_id: str = default_conn_name,
@@ -464,6 +499,9 @@ class Bitrix24Hook(BaseHook):
         self.client_kwargs: dict[str, Any] = dict(client_kwargs or {})
         self._config: Bitrix24ConnectionConfig | None = None
         self._client: Bitrix | None = None
+        self._store = TokenStore(bitrix24_conn_id, self.log)
+        self._tokens: StoredTokens | None = None  # the newest link of the OAuth token chain
+        self._rejected: set[str] = set()  # refresh tokens the token server turned down
 
     # -- connection -------------------------------------------------------------------------
 
@@ -486,6 +524,9 @@ class Bitrix24Hook(BaseHook):
             conn = self.get_connection(self.bitrix24_conn_id)
             config = self._config_from(conn, conn.extra_dejson)
             _mask(*config.secrets)
+            if config.auth_type == "oauth":
+                config = self._start_chain(config, self._store.load())
+                _mask(*config.secrets)
             self._config = config
         return self._config
 
@@ -496,6 +537,9 @@ class Bitrix24Hook(BaseHook):
             extra = await self._aget_extra(conn)
             config = self._config_from(conn, extra)
             await _amask(*config.secrets)
+            if config.auth_type == "oauth":
+                config = self._start_chain(config, await asyncio.to_thread(self._store.load))
+                await _amask(*config.secrets)
             self._config = config
         return self._config
 
@@ -522,7 +566,7 @@ class Bitrix24Hook(BaseHook):
         """The synchronous client of this connection (built once per hook; :meth:`close` it)."""
         if self._client is None:
             config = self.config
-            arguments = config.client_arguments(on_refresh=self._on_refresh)
+            arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant)
             self._client = Bitrix(**{**arguments, **_client_options(self.client_kwargs)})
         return self._client
 
@@ -533,10 +577,11 @@ class Bitrix24Hook(BaseHook):
     async def aget_client(self) -> BitrixAsync:
         """A new async client of this connection; the caller owns it (``async with``).
 
-        Uses only async connection access, so it is safe inside triggers and async tasks.
+        Uses only async connection and Variable access, so it is safe inside triggers and async
+        tasks.
         """
         config = await self.aget_config()
-        arguments = config.client_arguments(on_refresh=self._aon_refresh)
+        arguments = config.client_arguments(self._aon_refresh, self._aon_invalid_grant)
         return BitrixAsync(**{**arguments, **_client_options(self.client_kwargs)})
 
     def close(self) -> None:
@@ -552,86 +597,131 @@ class Bitrix24Hook(BaseHook):
         self.close()
 
     # -- OAuth token rotation ----------------------------------------------------------------
+    #
+    # The sync callbacks run on the sync client's private event loop thread (blocking it is fine);
+    # the async ones run on the caller's loop and push every store access to a worker thread.
 
-    def _remember_tokens(self, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
-        access = _as_str(body.get("access_token"))
-        refresh = _as_str(body.get("refresh_token"))
+    def _start_chain(
+        self, config: Bitrix24ConnectionConfig, stored: StoredTokens | None
+    ) -> Bitrix24ConnectionConfig:
+        """Start from the stored pair when it descends from the connection's token."""
+        assert config.refresh_token
+        tokens, from_store = starting_tokens(config.refresh_token, config.access_token, stored)
+        self._tokens = tokens
+        if not from_store:
+            if stored is not None:
+                self.log.info(
+                    "Connection %s holds a new refresh token; it replaces the tokens in Variable %s",
+                    self.bitrix24_conn_id,
+                    self._store.key,
+                )
+            return config
+        self.log.info(
+            "Using the rotated OAuth tokens of connection %s from Variable %s (generation %s)",
+            self.bitrix24_conn_id,
+            self._store.key,
+            tokens.generation,
+        )
+        return replace(config, refresh_token=tokens.refresh_token, access_token=tokens.usable_access_token())
+
+    def _use(self, tokens: StoredTokens) -> None:
+        self._tokens = tokens
         if self._config is not None:
             self._config = replace(
                 self._config,
-                access_token=access or self._config.access_token,
-                refresh_token=refresh or self._config.refresh_token,
+                refresh_token=tokens.refresh_token,
+                access_token=tokens.access_token or self._config.access_token,
             )
-        return access, refresh
+
+    def _rotate(self, body: Mapping[str, Any]) -> StoredTokens:
+        assert self._tokens is not None, "OAuth callbacks come from clients built by this hook"
+        tokens = self._tokens.rotated(body)
+        self._use(tokens)
+        return tokens
 
     def _on_refresh(self, body: Mapping[str, Any]) -> None:
-        access, refresh = self._remember_tokens(body)
-        _mask(access, refresh)
-        self._persist_tokens(access, refresh)
+        tokens = self._rotate(body)
+        _mask(tokens.refresh_token, tokens.access_token)
+        self._stored(*self._store.save(tokens))
 
     async def _aon_refresh(self, body: Mapping[str, Any]) -> None:
-        access, refresh = self._remember_tokens(body)
-        await _amask(access, refresh)
-        await asyncio.to_thread(self._persist_tokens, access, refresh)
+        tokens = self._rotate(body)
+        await _amask(tokens.refresh_token, tokens.access_token)
+        self._stored(*await asyncio.to_thread(self._store.save, tokens))
 
-    def _persist_tokens(self, access: str | None, refresh: str | None) -> bool:
-        """Write rotated tokens back to the connection in the metadata database.
-
-        Returns whether they were stored. A connection defined in an environment variable or a
-        secrets backend cannot be updated from here, and neither can one read through the Task
-        SDK in a worker whose database access is blocked: a warning says so (without the token).
-        """
-        conn_id = self.bitrix24_conn_id
-        if not refresh:
-            return False
-        env_name = f"AIRFLOW_CONN_{conn_id.upper()}"
-        if env_name in os.environ:
-            self._warn_not_persisted(conn_id, f"it is defined in the environment variable {env_name}")
-            return False
-        try:
-            stored = self._store_in_metadata_db(conn_id, access, refresh)
-        except Exception as error:  # ORM blocked in a task, DB unreachable...
-            self._warn_not_persisted(
-                conn_id, f"the metadata database is not reachable ({type(error).__name__})"
+    def _stored(self, tokens: StoredTokens, places: list[str]) -> None:
+        if self._tokens is not None and self._tokens.refresh_token == tokens.refresh_token:
+            self._tokens = tokens  # the origin may have moved to the connection row
+        if places:
+            self.log.info(
+                "Stored the rotated OAuth tokens of connection %s (generation %s) in %s",
+                self.bitrix24_conn_id,
+                tokens.generation,
+                " and ".join(places),
             )
-            return False
-        if not stored:
-            self._warn_not_persisted(conn_id, "it is not stored in the metadata database (secrets backend?)")
-            return False
-        self.log.info("Stored the rotated OAuth tokens of connection %s in the metadata database", conn_id)
-        return True
-
-    def _warn_not_persisted(self, conn_id: str, reason: str) -> None:
+            return
         self.log.warning(
-            "The OAuth refresh token of connection %s was rotated but could not be persisted: %s. "
-            "Bitrix24 replaces the refresh token on every refresh, so later runs may fail to "
-            "authenticate with the stored one; re-authorize the application and update the connection.",
-            conn_id,
-            reason,
+            "The OAuth refresh token of connection %s was rotated but could not be persisted: neither "
+            "Variable %s nor the connection could be written. Bitrix24 replaces the refresh token on "
+            "every refresh, so later runs may fail to authenticate; if they do, re-authorize the "
+            "application and update the connection.",
+            self.bitrix24_conn_id,
+            self._store.key,
         )
 
-    @staticmethod
-    def _store_in_metadata_db(conn_id: str, access: str | None, refresh: str) -> bool:
-        from airflow.models.connection import Connection as DbConnection
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
+    def _on_invalid_grant(self, rejected: str) -> dict[str, str]:
+        """The client's ``on_invalid_grant``: a newer pair from the store, or the typed error."""
+        self._rejected.add(rejected)
+        for pause in (*self.token_reload_pauses, None):
+            newer = newer_tokens(
+                self._store.load(), self._connection_refresh_token(), self._tokens, self._rejected
+            )
+            if newer is not None:
+                _mask(newer.refresh_token, newer.access_token)
+                return self._adopt(newer)
+            if pause is None:
+                break
+            time.sleep(pause)
+        raise reauthorization_required(self.bitrix24_conn_id, self._store.key)
 
-        with create_session() as session:
-            row = session.scalar(select(DbConnection).where(DbConnection.conn_id == conn_id))
-            if row is None:
-                return False
-            stored = row.get_extra()
-            extra = json.loads(stored) if stored else {}
-            if not isinstance(extra, dict):  # never overwrite extras we cannot read
-                return False
-            prefixed = any(key.startswith(_EXTRA_PREFIX) for key in extra)
-            updates = {"refresh_token": refresh, **({"access_token": access} if access else {})}
-            for key, value in updates.items():
-                extra[key] = value
-                if prefixed:
-                    extra[_EXTRA_PREFIX + key] = value
-            row.set_extra(json.dumps(extra))
-        return True
+    async def _aon_invalid_grant(self, rejected: str) -> dict[str, str]:
+        """Async twin of :meth:`_on_invalid_grant`."""
+        self._rejected.add(rejected)
+        for pause in (*self.token_reload_pauses, None):
+            stored = await asyncio.to_thread(self._store.load)
+            connection_refresh = await self._aconnection_refresh_token()
+            newer = newer_tokens(stored, connection_refresh, self._tokens, self._rejected)
+            if newer is not None:
+                await _amask(newer.refresh_token, newer.access_token)
+                return self._adopt(newer)
+            if pause is None:
+                break
+            await asyncio.sleep(pause)
+        raise reauthorization_required(self.bitrix24_conn_id, self._store.key)
+
+    def _adopt(self, tokens: StoredTokens) -> dict[str, str]:
+        self._use(tokens)
+        self.log.info(
+            "The OAuth refresh token of connection %s was already rotated elsewhere; continuing with "
+            "the newer one (generation %s)",
+            self.bitrix24_conn_id,
+            tokens.generation,
+        )
+        return tokens.pair()
+
+    def _connection_refresh_token(self) -> str | None:
+        try:
+            conn = self.get_connection(self.bitrix24_conn_id)
+            return _as_str(_extra(conn.extra_dejson, "refresh_token"))
+        except Exception:
+            return None
+
+    async def _aconnection_refresh_token(self) -> str | None:
+        try:
+            conn = await self._aget_connection()
+            return _as_str(_extra(await self._aget_extra(conn), "refresh_token"))
+        except Exception:
+            return None
 
     # -- data -------------------------------------------------------------------------------
 
@@ -708,14 +798,14 @@ class Bitrix24Hook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Call the read-only ``profile`` method; the message never contains a secret.
 
-        With OAuth, a refresh during the test rotates the refresh token; it is handled like any
-        other refresh (written back when the connection lives in the metadata database).
+        With OAuth, a refresh during the test rotates the refresh token; it is stored like any
+        other refresh (see the class docstring).
         """
         secrets: tuple[str, ...] = ()
         try:
             config = self.config
             secrets = config.secrets
-            arguments = config.client_arguments(on_refresh=self._on_refresh)
+            arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant)
             with Bitrix(**{**arguments, **_client_options(self.client_kwargs)}) as client:
                 profile = client.call("profile")
         except Exception as error:

@@ -53,6 +53,66 @@ async def test_a_revoked_refresh_token_is_an_auth_error(portal: Portal) -> None:
     assert "revoked" not in str(raised.value)
 
 
+async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: Portal) -> None:
+    # "a" and "b" start from the same refresh token; "a" spends it first
+    first = credentials(portal, [])
+    async with BitrixAsync(oauth=first, verbose=False) as a:
+        await a.call("profile", {})
+    asked: list[str] = []
+
+    def newer(rejected: str) -> Mapping[str, Any]:
+        asked.append(rejected)
+        return {"refresh_token": first.refresh_token}  # what "a" would have stored
+
+    second = credentials(portal, [])
+    second.on_invalid_grant = newer
+    async with BitrixAsync(oauth=second, verbose=False) as b:
+        assert (await b.call("profile", {}))["ID"]
+    assert asked == [portal.emulator.config.refresh_token]
+    assert (await portal.stats())["oauth_refreshes"] == 2  # "b" went on with "a"'s refresh token
+    assert second.refresh_token not in (first.refresh_token, portal.emulator.config.refresh_token)
+
+
+async def test_a_handed_over_access_token_is_used_without_another_rotation(portal: Portal) -> None:
+    first = credentials(portal, [])
+    async with BitrixAsync(oauth=first, verbose=False) as a:
+        await a.call("profile", {})
+
+    async def newer(rejected: str) -> Mapping[str, Any]:
+        return {"refresh_token": first.refresh_token, "access_token": first.access_token}
+
+    second = credentials(portal, [])
+    second.on_invalid_grant = newer
+    async with BitrixAsync(oauth=second, verbose=False) as b:
+        assert (await b.call("profile", {}))["ID"]
+    assert (await portal.stats())["oauth_refreshes"] == 1
+    assert (second.refresh_token, second.access_token) == (first.refresh_token, first.access_token)
+
+
+async def test_invalid_grant_goes_through_when_nothing_newer_is_handed_over(portal: Portal) -> None:
+    class Reauthorize(AuthError):
+        pass
+
+    def nothing(rejected: str) -> None:
+        return None
+
+    def same(rejected: str) -> Mapping[str, Any]:
+        return {"refresh_token": rejected}
+
+    def refuse(rejected: str) -> None:
+        raise Reauthorize("invalid_grant", "authorize again", "oauth/token")
+
+    for reload, expected in ((nothing, AuthError), (same, AuthError), (refuse, Reauthorize)):
+        oauth = credentials(portal, [])
+        oauth.refresh_token = "revoked"
+        oauth.on_invalid_grant = reload
+        async with BitrixAsync(oauth=oauth, verbose=False) as bx:
+            with pytest.raises(expected) as raised:
+                await bx.call("profile", {})
+        assert raised.value.code == "invalid_grant"
+        assert type(raised.value) is expected
+
+
 async def test_token_func_is_called_first_and_after_expiry(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, time_scale=10_000.0)
     calls = 0

@@ -4,6 +4,7 @@ plain-HTTP questions to the emulator (the source of truth), no mocks of our own 
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,9 @@ NO_RETRY: dict[str, Any] = {"settings": {"retry": {"max_attempts": 1}}}
 
 def make_config(**settings: Any) -> EmulatorConfig:
     settings.setdefault("simulate_cost", False)
+    # every portal its own first refresh token, as in real life: the tokens a hook stores for a
+    # connection (Variable bitrix24_oauth_token_<conn_id>) never match another test's portal
+    settings.setdefault("refresh_token", f"emulatorrefresh{secrets.token_hex(8)}")
     settings.setdefault("deals", 200)
     if isinstance(settings.get("faults"), dict):
         settings["faults"] = Faults(**settings["faults"])

@@ -201,7 +201,7 @@ class TestConnectionForms:
 
 
 class TestOAuth:
-    def test_first_token_comes_from_a_refresh(self, monkeypatch, portal, capfd):
+    def test_first_token_comes_from_a_refresh(self, monkeypatch, portal, airflow_db, capfd):
         set_conn(monkeypatch, host=portal.base_url, extra=oauth_extra(portal))
         original = portal.config.refresh_token
         with Bitrix24Hook() as hook:
@@ -211,8 +211,9 @@ class TestOAuth:
             assert rotated and rotated != original
             assert hook.config.access_token
         logged = "".join(capfd.readouterr())
-        assert "could not be persisted" in logged
-        assert f"AIRFLOW_CONN_{CONN_ID.upper()}" in logged
+        # an environment-variable connection cannot be updated: the Variable keeps the new pair
+        assert f"Stored the rotated OAuth tokens of connection {CONN_ID} (generation" in logged
+        assert f"in Variable bitrix24_oauth_token_{CONN_ID}" in logged
         for secret in (rotated, original, hook.config.access_token, portal.config.client_secret):
             assert secret not in logged
 
@@ -266,7 +267,7 @@ class TestOAuth:
             assert stored["access_token"] == access
             assert stored["plan"] == "standard"  # other extras are kept
             logged = "".join(capfd.readouterr())
-            assert "Stored the rotated OAuth tokens" in logged
+            assert f"in connection {conn_id} and Variable bitrix24_oauth_token_{conn_id}" in logged
             assert rotated not in logged and access not in logged
             # A new hook (a later task) reads the stored token; the original one is spent.
             with Bitrix24Hook(conn_id) as later:
@@ -276,7 +277,9 @@ class TestOAuth:
             with create_session() as session:
                 session.execute(delete(DbConnection).where(DbConnection.conn_id == conn_id))
 
-    def test_async_client_refreshes_and_remembers_the_rotated_token(self, monkeypatch, portal, capfd):
+    def test_async_client_refreshes_and_remembers_the_rotated_token(
+        self, monkeypatch, portal, airflow_db, capfd
+    ):
         set_conn(monkeypatch, host=portal.base_url, extra=oauth_extra(portal))
         hook = Bitrix24Hook()
 
@@ -291,7 +294,7 @@ class TestOAuth:
         assert emulator_stats(portal)["oauth_refreshes"] == 1
         assert hook.config.refresh_token != portal.config.refresh_token
         logged = "".join(capfd.readouterr())
-        assert "could not be persisted" in logged and hook.config.refresh_token not in logged
+        assert "Stored the rotated OAuth tokens" in logged and hook.config.refresh_token not in logged
 
 
 class TestData:
