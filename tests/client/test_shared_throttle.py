@@ -258,13 +258,15 @@ async def _until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
 async def test_an_operating_block_seen_by_one_client_makes_the_others_wait(
     make_portal: MakePortal, redis_url: str, redis_prefix: str, redis_client: Any, shared: bool
 ) -> None:
-    # a crm.deal.list call costs 1.5 portal s of the method's 2 s per 20 s; 10x clock
+    # a crm.deal.list call costs 1.5 portal s of the method's 2 s per 20 s, all in one basket, so
+    # that the reset frees the whole budget (two calls' worth); 10x clock
     portal: Portal = await make_portal(
         deals=20,
         simulate_cost=True,
         time_scale=SCALE,
         operating_limit=2.0,
         operating_window=20.0,
+        operating_baskets=1,
         costs={"base": 1.5, "per_row": 0.0},
     )
     url = redis_url if shared else None
