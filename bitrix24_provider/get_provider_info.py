@@ -73,6 +73,14 @@ def _conn_fields() -> dict[str, Any]:
             "system store).",
             "schema": {"type": ["string", "null"]},
         },
+        "shared_throttle_dsn": {
+            "label": "Shared throttle (Redis URL)",
+            "description": "e.g. redis://:password@host:6379/0. Every task whose connection names the same "
+            "Redis shares one request bucket per portal and the operating-limit pauses, instead of one per "
+            "task: use it when several tasks or DAGs call this portal at once (needs the [redis] extra). "
+            "Empty: per task.",
+            "schema": {"type": ["string", "null"], "format": "password"},
+        },
     }
 
 
@@ -117,6 +125,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "webhook code (empty for OAuth or a full webhook URL)",
                         "client_id": "local.0123456789abcd.01234567",
                         "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+                        "shared_throttle_dsn": "redis://:password@redis:6379/0",
                     },
                 },
                 "conn-fields": _conn_fields(),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}
 os.environ.setdefault("AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP", r"bitrix24_provider\..*")
 
 POSTGRES_DSN = os.environ.get("B24_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("B24_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -46,3 +49,25 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.initdb()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis (no password, db 0); skips with a reason when it is down or ``redis`` is missing."""
+    pytest.importorskip("redis", reason="the 'redis' package is not installed (extra [redis])")
+    if not _port_open("127.0.0.1", 6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379 (CI starts it in .ci/run)")
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test alone; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"b24test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)

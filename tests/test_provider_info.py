@@ -28,8 +28,9 @@ CONN_FIELDS = {
     "request_pool_size",
     "verify_ssl",
     "ca_bundle",
+    "shared_throttle_dsn",
 }
-SENSITIVE = {"client_secret", "refresh_token"}
+SENSITIVE = {"client_secret", "refresh_token", "shared_throttle_dsn"}
 
 
 def module_exists(name: str) -> bool:
@@ -93,6 +94,7 @@ class TestProviderInfo:
         assert fields["request_pool_size"]["schema"]["type"] == ["number", "null"]
         assert fields["verify_ssl"]["schema"] == {"type": "boolean", "default": True}
         assert fields["ca_bundle"]["schema"]["type"] == ["string", "null"]
+        assert fields["shared_throttle_dsn"]["schema"]["type"] == ["string", "null"]
         assert {name for name, f in fields.items() if f["schema"].get("format") == "password"} == SENSITIVE
 
     def test_listed_modules_import(self):

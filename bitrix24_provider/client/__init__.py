@@ -20,6 +20,7 @@ from .errors import (
     OperationTimeLimit,
     QueryLimitExceeded,
     ServerError,
+    SharedThrottleError,
     TokenExpired,
     TransportError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "QueryLimitExceeded",
     "RetryPolicy",
     "ServerError",
+    "SharedThrottleError",
     "TokenExpired",
     "TransportError",
 ]

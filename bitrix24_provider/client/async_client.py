@@ -16,6 +16,7 @@ from .listing import Exporter, IdRange, OnRanges, Page
 from .progress import Progress
 from .redact import SECRETS, SecretRegistry
 from .settings import ClientSettings
+from .shared_throttle import SharedThrottle
 from .stats import Stats
 from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
 from .transport import SSLOption, Transport
@@ -39,6 +40,9 @@ class BitrixAsync:
     :param ssl: ``True``, ``False``, an ``ssl.SSLContext`` or the path of a CA bundle.
     :param plan: ``standard`` (50 + 2/s) or ``enterprise`` (250 + 5/s).
     :param settings: every other knob (:class:`ClientSettings`); the arguments above override it.
+    :param shared_throttle: a Redis URL: share the request bucket (per portal and plan) and the
+        operating pauses (per credential and method) with every client using that Redis, see
+        :mod:`.shared_throttle`; overrides ``settings.shared_throttle``.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class BitrixAsync:
         oauth: OAuthCredentials | None = None,
         settings: ClientSettings | None = None,
         time_scale: float | None = None,
+        shared_throttle: str | None = None,
     ) -> None:
         base = settings or ClientSettings()
         self.settings = ClientSettings(
@@ -70,6 +75,7 @@ class BitrixAsync:
                 "batch_size": _pick(batch_size, base.batch_size),
                 "operating_time_limit": _pick(operating_time_limit, base.operating_time_limit),
                 "time_scale": time_scale or base.time_scale,
+                "shared_throttle": shared_throttle or base.shared_throttle,
             }
         )
         self.verbose = verbose
@@ -78,24 +84,7 @@ class BitrixAsync:
             self.secrets, webhook=webhook if oauth is None else None, oauth=oauth, token_func=token_func
         )
         self.clock = ScaledClock(self.settings.time_scale)
-        capacity, rate = self.settings.bucket()
-        clock = self.clock
-        self.throttle = Throttle(
-            LeakyBucket(
-                capacity,
-                rate,
-                headroom=self.settings.headroom,
-                clock=clock.monotonic,
-                sleep=clock.sleep,
-                wall=clock.time,
-            ),
-            OperatingBudget(
-                self.settings.operating_time_limit,
-                self.settings.operating_window,
-                now=clock.time,
-                sleep=clock.sleep,
-            ),
-        )
+        self.throttle = self._throttle(oauth, token_func)
         self.stats = Stats()
         self.transport = Transport(
             self.auth, self.settings, self.throttle, self.clock, self.stats, client, ssl
@@ -105,7 +94,10 @@ class BitrixAsync:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def close(self) -> None:
-        await self.transport.close()
+        try:
+            await self.throttle.close()
+        finally:
+            await self.transport.close()
 
     async def __aenter__(self) -> BitrixAsync:
         return self
@@ -234,6 +226,43 @@ class BitrixAsync:
         self.throttle.restore_state(state)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _throttle(self, oauth: OAuthCredentials | None, token_func: TokenFunc | None) -> Throttle:
+        settings, clock = self.settings, self.clock
+        capacity, rate = settings.bucket()
+        if settings.shared_throttle:
+            if oauth is not None:
+                credential = f"oauth:{oauth.client_id}"
+            else:
+                credential = "token" if token_func is not None else self.auth.base
+            return SharedThrottle.connect(
+                settings.shared_throttle,
+                endpoint=self.auth.base,
+                credential=credential,
+                plan=settings.plan,
+                capacity=capacity,
+                drain_rate=rate,
+                prefix=settings.shared_throttle_prefix,
+                headroom=settings.headroom,
+                clock=clock,
+                time_scale=settings.time_scale,
+                operating_limit=settings.operating_time_limit,
+                operating_window=settings.operating_window,
+                secrets=self.secrets,
+            )
+        return Throttle(
+            LeakyBucket(
+                capacity,
+                rate,
+                headroom=settings.headroom,
+                clock=clock.monotonic,
+                sleep=clock.sleep,
+                wall=clock.time,
+            ),
+            OperatingBudget(
+                settings.operating_time_limit, settings.operating_window, now=clock.time, sleep=clock.sleep
+            ),
+        )
 
     async def _run(self, commands: dict[str, Command], method: str) -> BatchOutcome:
         with Progress(self.verbose, method, total=len(commands), unit="calls") as bar:

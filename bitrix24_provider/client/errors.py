@@ -19,6 +19,7 @@
     │   └── NotFound                    NOT_FOUND, "" + "Not found"
     ├── TransportError                  network failure, timeout, non-JSON or truncated body   (retryable)
     ├── IncompleteResultError           a listing could not prove it fetched everything
+    ├── SharedThrottleError             the shared throttle's store (Redis) failed or is unreachable
     └── BatchError                      some commands of a batch failed (key -> BitrixAPIError)
 
 Every class carries a ``retryable`` class attribute: ``True`` means the same request may succeed if
@@ -56,6 +57,7 @@ __all__ = [
     "OperationTimeLimit",
     "QueryLimitExceeded",
     "ServerError",
+    "SharedThrottleError",
     "TokenExpired",
     "TransportError",
     "error_from_response",
@@ -235,6 +237,24 @@ class IncompleteResultError(BitrixError):
             detail=self.detail,
         )
         return (rebuild, (self.method,))
+
+
+class SharedThrottleError(BitrixError):
+    """The shared throttle's store (Redis) could not be used: unreachable, refused the login,
+    answered with an error. Not retried by the client: without the shared state the client would
+    overrun the portal together with the other clients sharing it.
+
+    :param message: what went wrong, in words (scrubbed of secrets).
+    :param url: the store's URL with its password masked.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.message = scrub(message)
+        self.url = url
+        super().__init__(f"shared throttle {url}: {self.message}" if url else self.message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (partial(type(self), url=self.url), (self.message,))
 
 
 class BatchError(BitrixError):

@@ -23,6 +23,10 @@ class ClientSettings:
     :param operating_retries: how many times one command may be resumed after an operating block.
     :param time_scale: portal seconds per real second; set it to the emulator's ``time_scale`` so the
         throttle's clock runs as fast as the portal's.
+    :param shared_throttle: a Redis URL (``redis://[:password@]host:6379/0``): share the request
+        bucket and the operating pauses with every client using the same Redis and prefix (other
+        Airflow tasks, processes, machines) instead of keeping them in this client. ``None``: local.
+    :param shared_throttle_prefix: first part of the shared throttle's Redis keys.
     """
 
     plan: str = "standard"
@@ -39,6 +43,8 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
     operating_retries: int = 5
     time_scale: float = 1.0
+    shared_throttle: str | None = field(default=None, repr=False)
+    shared_throttle_prefix: str = "bitrix24"
 
     def __post_init__(self) -> None:
         if self.plan not in PLAN_LIMITS:
@@ -49,6 +55,8 @@ class ClientSettings:
             raise ValueError("max_concurrent_requests and max_parallel_chains must be at least 1")
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {self.time_scale!r}")
+        if not self.shared_throttle_prefix:
+            raise ValueError("shared_throttle_prefix must not be empty")
 
     def bucket(self) -> tuple[float, float]:
         size, rate = PLAN_LIMITS[self.plan]

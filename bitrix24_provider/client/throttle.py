@@ -466,6 +466,14 @@ class OperatingBudget:
         state = self._methods.setdefault(self._key(method), _Method())
         local = state.reset_at if reset_at is None else reset_at - self._offset
         until = local + self.reset_margin if local is not None and local > now else now + self.retry_interval
+        return self.hold(method, until)
+
+    def hold(self, method: str, until: float) -> float:
+        """Keep *method* blocked until the local time *until* (e.g. a block another client saw).
+
+        :returns: the local time until which the method is blocked (a longer block is kept).
+        """
+        state = self._methods.setdefault(self._key(method), _Method())
         state.blocked_until = max(state.blocked_until, until)
         return state.blocked_until
 
@@ -591,6 +599,9 @@ class Throttle:
             raise ValueError(f"unsupported throttle state version {state.get('version')!r}")
         self.bucket.restore_state(state["bucket"])
         self.budget.restore_state(state["budget"])
+
+    async def close(self) -> None:
+        """Release what the throttle holds (nothing for the in-process one)."""
 
 
 # ---------------------------------------------------------------------------------------------

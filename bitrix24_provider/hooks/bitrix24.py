@@ -101,6 +101,17 @@ def _as_str(value: Any) -> str | None:
     return None if value is None else str(value).strip() or None
 
 
+def _as_dsn(value: Any, conn_id: str) -> str | None:
+    """The shared throttle's Redis URL; the error never repeats it (it may hold a password)."""
+    dsn = _as_str(value)
+    if dsn is not None and urlsplit(dsn).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(
+            f"Bitrix24 connection {conn_id!r}: shared_throttle_dsn must be a redis://, rediss:// or "
+            "unix:// URL"
+        )
+    return dsn
+
+
 @dataclass(frozen=True)
 class Bitrix24ConnectionConfig:
     """What a Bitrix24 connection resolves to. Secrets are left out of ``repr``.
@@ -112,6 +123,8 @@ class Bitrix24ConnectionConfig:
     :param client_id, client_secret, refresh_token, access_token, oauth_server: OAuth settings.
     :param plan, requests_per_second, request_pool_size: rate-limit settings of the client.
     :param verify_ssl, ca_bundle: TLS verification.
+    :param shared_throttle_dsn: a Redis URL: share the request bucket and operating pauses with every
+        client of the portal using that Redis (other tasks, workers); ``None``: per client.
     """
 
     conn_id: str
@@ -128,6 +141,7 @@ class Bitrix24ConnectionConfig:
     request_pool_size: float | None = None
     verify_ssl: bool = True
     ca_bundle: str | None = None
+    shared_throttle_dsn: str | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -140,6 +154,8 @@ class Bitrix24ConnectionConfig:
     def secrets(self) -> tuple[str, ...]:
         """Every secret of the connection (to mask in logs and messages)."""
         values = [self.client_secret, self.refresh_token, self.access_token]
+        if self.shared_throttle_dsn:
+            values.append(urlsplit(self.shared_throttle_dsn).password)
         if self.webhook_url:
             path = [p for p in urlsplit(self.webhook_url).path.split("/") if p]
             values.append(path[-1] if path else None)
@@ -159,6 +175,8 @@ class Bitrix24ConnectionConfig:
             "request_pool_size": self.request_pool_size,
             "ssl": self.ssl,
         }
+        if self.shared_throttle_dsn:
+            kwargs["shared_throttle"] = self.shared_throttle_dsn
         if self.auth_type == "oauth":
             assert self.client_id and self.client_secret and self.refresh_token
             kwargs["oauth"] = OAuthCredentials(
@@ -241,6 +259,7 @@ def parse_connection(
         "request_pool_size": _as_float(_extra(extra, "request_pool_size"), "request_pool_size"),
         "verify_ssl": _as_bool(_extra(extra, "verify_ssl"), "verify_ssl", True),
         "ca_bundle": _as_str(_extra(extra, "ca_bundle")),
+        "shared_throttle_dsn": _as_dsn(_extra(extra, "shared_throttle_dsn"), conn_id),
     }
     if auth_type == "oauth":
         client_secret = _as_str(_extra(extra, "client_secret"))

@@ -76,6 +76,8 @@ CONN_ID = "bitrix24_ui_test"
 PORTAL_URL = "https://example.bitrix24.com"
 USER_ID = "1"
 WEBHOOK_CODE = "secretcode123"
+REDIS_PASSWORD = "redispw-4711"
+SHARED_THROTTLE_DSN = f"redis://:{REDIS_PASSWORD}@redis.example:6379/0"
 
 EXTRA_KEYS = {
     "auth_type",
@@ -88,6 +90,7 @@ EXTRA_KEYS = {
     "request_pool_size",
     "verify_ssl",
     "ca_bundle",
+    "shared_throttle_dsn",
 }
 EXTRA_LABELS = {
     "auth_type": "Auth type",
@@ -100,6 +103,7 @@ EXTRA_LABELS = {
     "request_pool_size": "Request pool size",
     "verify_ssl": "Verify SSL",
     "ca_bundle": "CA bundle",
+    "shared_throttle_dsn": "Shared throttle (Redis URL)",
 }
 
 # No proxies for the loopback calls, whatever the environment says.
@@ -289,7 +293,7 @@ def _drive_form(page: Page, base_url: str, artifacts: Path) -> list[Path]:
     for key, label in EXTRA_LABELS.items():
         root = _field_root(dialog, f"element_{key}")
         expect(root).to_have_count(1)
-        expect(root.locator("label").first).to_have_text(re.compile(rf"^\s*{re.escape(label)}\b"))
+        expect(root.locator("label").first).to_have_text(re.compile(rf"^\s*{re.escape(label)}(?!\w)"))
 
     # Auth type and plan: dropdowns (react-select) listing the enum, its default selected. The menu
     # is closed by choosing an option (Escape would close the whole dialog): auth type keeps its
@@ -310,7 +314,7 @@ def _drive_form(page: Page, base_url: str, artifacts: Path) -> list[Path]:
         expect(value).to_have_value(choice)
 
     # Secrets are masked inputs with a show/hide button.
-    for key in ("client_secret", "refresh_token"):
+    for key in ("client_secret", "refresh_token", "shared_throttle_dsn"):
         root = _field_root(dialog, f"element_{key}")
         expect(root.locator(f"input[name='element_{key}']")).to_have_attribute("type", "password")
         expect(root.get_by_role("button", name="Show value")).to_have_count(1)
@@ -328,6 +332,7 @@ def _drive_form(page: Page, base_url: str, artifacts: Path) -> list[Path]:
     expect(verify_ssl).to_be_checked()
     expect(_field_root(dialog, "element_verify_ssl").locator("[data-scope=switch]").first).to_be_visible()
 
+    dialog.locator("input[name='element_shared_throttle_dsn']").fill(SHARED_THROTTLE_DSN)
     shots.append(_shot(dialog, artifacts / "02_add_connection_extra_fields.png"))
 
     save = dialog.get_by_role("button", name="Save")
@@ -348,6 +353,7 @@ def _drive_form(page: Page, base_url: str, artifacts: Path) -> list[Path]:
     expect(page.get_by_role("row").filter(has_text=CONN_ID)).to_have_count(1)
     assert WEBHOOK_CODE not in page.locator("body").inner_text()
     assert WEBHOOK_CODE not in page.content()
+    assert REDIS_PASSWORD not in page.content()
     return shots
 
 
@@ -402,6 +408,7 @@ def test_add_bitrix24_connection_in_browser(api_server: ApiServer, artifacts: Pa
     assert extra["plan"] == "enterprise"
     assert extra["verify_ssl"] is True
     assert extra["oauth_server"] == "https://oauth.bitrix.info/oauth/token/"
+    assert extra["shared_throttle_dsn"] == "***"  # a name Airflow's masker knows ("dsn")
 
     # What the metadata database holds: the webhook code, Fernet-encrypted.
     from cryptography.fernet import Fernet
@@ -414,3 +421,8 @@ def test_add_bitrix24_connection_in_browser(api_server: ApiServer, artifacts: Pa
     assert stored[1], "the password column must be encrypted"
     assert WEBHOOK_CODE not in stored[0]
     assert Fernet(api_server.fernet_key.encode()).decrypt(stored[0].encode()).decode() == WEBHOOK_CODE
+    with sqlite3.connect(api_server.home / "airflow.db") as db:
+        (stored_extra,) = db.execute("SELECT extra FROM connection WHERE conn_id = ?", (CONN_ID,)).fetchone()
+    assert REDIS_PASSWORD not in stored_extra, "the extra column must be encrypted"
+    decrypted = json.loads(Fernet(api_server.fernet_key.encode()).decrypt(stored_extra.encode()))
+    assert decrypted["shared_throttle_dsn"] == SHARED_THROTTLE_DSN
