@@ -75,6 +75,19 @@ def test_bodies_orjson_would_read_differently_go_to_json(raw: bytes) -> None:
     assert same(value, json.loads(raw))
 
 
+def test_the_one_difference_orjson_parses_nesting_that_exhausts_json_recursion() -> None:
+    raw = b"[" * 1020 + b"]" * 1020
+    with pytest.raises(RecursionError):
+        json.loads(raw)
+    value, parser = decode_orjson(raw)
+    assert parser == "orjson"
+    depth = 1
+    while value:
+        (value,) = value
+        depth += 1
+    assert depth == 1020
+
+
 @pytest.mark.parametrize("raw", NOT_JSON.values(), ids=NOT_JSON.keys())
 @pytest.mark.parametrize("decode", [decode_orjson, decode_json], ids=DECODERS)
 def test_a_body_that_is_not_json_raises_value_error(decode: Any, raw: bytes) -> None:
