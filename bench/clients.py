@@ -5,6 +5,7 @@ and CPU time it reports belong to that client alone::
 
     python -m bench.clients ours --webhook http://127.0.0.1:PORT/rest/1/CODE/ --time-scale 20 --out r.json
     python -m bench.clients "ours:max_parallel_chains=4,max_concurrent_requests=4" ...
+    python -m bench.clients ours:json_decoder=json ...      # the standard library's parser instead of orjson
     python -m bench.clients floor:concurrency=2 ...
 
 Every client exports the same thing: ``crm.deal.list`` with the default select (no ``select`` at all, so

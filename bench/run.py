@@ -198,7 +198,7 @@ def progress(run: Run) -> str:
     return (
         f"  {run.client}: {run.seconds:.2f} s, {run.http} HTTP, {run.s503} x 503, {run.s429} x 429, "
         f"complete={run.complete} ({run.missing} missing, {run.dupes} dupes), "
-        f"RSS {run.rss_peak_mb:.0f} MB, {status}"
+        f"RSS {run.rss_peak_mb:.0f} MB, client CPU {run.client_cpu:.2f} s (JSON {_json_cpu(run)} s), {status}"
     )
 
 
@@ -219,9 +219,9 @@ Bounds = dict[tuple[int, str], LowerBound]
 def result_table(groups: Groups, bounds: Bounds) -> str:
     header = (
         "| client | deals | billing | seconds | HTTP | cmds | 503 | 429 (+OTL cmds) | rows/s "
-        "| peak RSS MB | complete | client CPU s | emulator CPU s | other load | lower bound s | ratio "
-        "| CPU work / floor |\n"
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        "| peak RSS MB | complete | client CPU s | of it JSON s | emulator CPU s | other load "
+        "| lower bound s | ratio | CPU work / floor |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [header]
     for (deals, billing, client), runs in groups.items():
@@ -242,10 +242,17 @@ def result_table(groups: Groups, bounds: Bounds) -> str:
         lines.append(
             f"| {client} | {deals} | {billing} | {seconds} | {run.http} | {run.commands} | {run.s503} "
             f"| {otl} | {run.rows_per_second:,.0f} | {run.rss_peak_mb:.0f} | {_fmt_complete(runs)} "
-            f"| {run.client_cpu:.2f} | {run.emulator_cpu:.2f} | {run.background_cores:.2f} "
-            f"| {lb:.2f} | {ratio} | {work} |"
+            f"| {run.client_cpu:.2f} | {_json_cpu(run)} | {run.emulator_cpu:.2f} "
+            f"| {run.background_cores:.2f} | {lb:.2f} | {ratio} | {work} |"
         )
     return "\n".join(lines)
+
+
+def _json_cpu(run: Run) -> str:
+    """CPU seconds our client spent decoding answers (its ``json_cpu_seconds``), ``-`` for other clients."""
+    stats = run.extra.get("client_stats")
+    value = stats.get("json_cpu_seconds") if isinstance(stats, dict) else None
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
 
 
 def bound_table(bounds: dict[tuple[int, str], LowerBound]) -> str:

@@ -1,5 +1,5 @@
 """Counters of what a client did: HTTP requests, commands, rows, retries by cause, server time per
-method and time spent waiting on the throttle."""
+method, time spent waiting on the throttle and CPU time spent decoding answers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class Stats:
     bucket_wait_seconds: float = 0.0
     operating_wait_seconds: float = 0.0
     token_refreshes: int = 0
+    #: answer bodies by the parser that decoded them ("orjson", "json"; "invalid": not JSON)
+    json_bodies: Counter[str] = field(default_factory=Counter)
+    json_bytes: int = 0
+    json_cpu_seconds: float = 0.0  # CPU time of the decoding thread, not wall time
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -31,4 +35,7 @@ class Stats:
             "bucket_wait_seconds": round(self.bucket_wait_seconds, 6),
             "operating_wait_seconds": round(self.operating_wait_seconds, 6),
             "token_refreshes": self.token_refreshes,
+            "json_bodies": dict(self.json_bodies),
+            "json_bytes": self.json_bytes,
+            "json_cpu_seconds": round(self.json_cpu_seconds, 6),
         }

@@ -4,21 +4,23 @@ Every HTTP request takes a slot of the client-side leaky bucket and waits for th
 of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts, HTML or cut
 bodies) are retried with backoff under a per-request attempt budget; an expired OAuth token is
 refreshed once and the request repeated; auth errors, unknown methods and bad parameters are raised
-at once. Parameters always go through the one encoder (:mod:`.encoding`) as a form body.
+at once. Parameters always go through the one encoder (:mod:`.encoding`) as a form body; answers are
+decoded by the parser ``ClientSettings.json_decoder`` names (:mod:`.decoding`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from .auth import Auth
+from .decoding import DECODERS
 from .encoding import to_form
 from .errors import (
     BitrixAPIError,
@@ -96,6 +98,7 @@ class Transport:
         self._session = session
         self._own_session = session is None
         self._ssl = ssl_context(ssl)
+        self._decoder = DECODERS[settings.json_decoder]
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -195,7 +198,7 @@ class Transport:
                 cause="timeout" if isinstance(error, asyncio.TimeoutError) else "connection",
             ) from None
         self.stats.http_by_status[status] += 1
-        payload = _decode(raw)
+        payload = self._decode(raw)
         if isinstance(payload, Mapping) and "error" in payload:
             raise error_from_response(status, payload, method)
         if status >= 400:
@@ -210,12 +213,18 @@ class Transport:
             )
         return payload
 
-
-def _decode(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+    def _decode(self, raw: bytes) -> Any:
+        """The decoded body, or ``None`` when it is not JSON (an HTML page, a cut body)."""
+        started = time.thread_time()
+        try:
+            payload, parser = self._decoder(raw)
+        except ValueError:
+            payload, parser = None, "invalid"
+        stats = self.stats
+        stats.json_cpu_seconds += time.thread_time() - started
+        stats.json_bodies[parser] += 1
+        stats.json_bytes += len(raw)
+        return payload
 
 
 def _cause(error: BitrixError) -> str:
