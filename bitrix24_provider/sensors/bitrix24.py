@@ -11,7 +11,8 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from bitrix24_provider.client import BitrixError
-from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook, normalize_watermark
+from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
+from bitrix24_provider.hooks.changes import normalize_watermark
 from bitrix24_provider.triggers.bitrix24 import Bitrix24ChangeTrigger
 
 if TYPE_CHECKING:

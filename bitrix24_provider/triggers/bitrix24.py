@@ -10,7 +10,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from bitrix24_provider.client import BitrixAsync, BitrixError
-from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook, ChangeCheck, normalize_watermark
+from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
+from bitrix24_provider.hooks.changes import ChangeCheck, normalize_watermark
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
@@ -22,7 +23,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
 
     Every ``poke_interval`` seconds one cheap list call (``start=-1``, filter ``>cursor_field``,
     newest first, only the id and the cursor selected; see
-    :class:`~bitrix24_provider.hooks.bitrix24.ChangeCheck`) asks whether anything changed. Transient
+    :class:`~bitrix24_provider.hooks.changes.ChangeCheck`) asks whether anything changed. Transient
     failures (network, 5xx, rate limits) that the client's own retries could not absorb are logged
     and polled again until ``end_time``. Exactly one event is yielded, carrying no rows:
 
