@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .fields import ITEM_TYPES, SCHEMAS, Schema
 from .generators import AUDIT, build_gens
 from .rules import defaults, derive
-from .seeding import Gen, Kit, mix64, salt, seed_ids, step_after
+from .seeding import Gen, Kit, Many, mix64, salt, seed_ids, step_after
 
 if TYPE_CHECKING:
     from .config import EmulatorConfig
@@ -49,7 +49,15 @@ def _first_id(seed: int, entity: str) -> int:
 class Table:
     """One entity's rows."""
 
-    def __init__(self, entity: str, schema: Schema, ids: array[int], gens: dict[str, Gen], seed: int) -> None:
+    def __init__(
+        self,
+        entity: str,
+        schema: Schema,
+        ids: array[int],
+        gens: dict[str, Gen],
+        many: dict[str, Many],
+        seed: int,
+    ) -> None:
         self.entity = entity
         self.schema = schema
         #: Live ids, ascending. Read it, never change it from outside.
@@ -57,6 +65,7 @@ class Table:
         #: Bumped on every write (lets callers cache derived data).
         self.version = 0
         self._gens = gens
+        self._many = many
         self._seed = seed
         self._added: dict[int, dict[str, Any]] = {}
         self._overrides: dict[int, dict[str, Any]] = {}
@@ -91,13 +100,33 @@ class Table:
             return [gens[code](rid) for code in codes]
         return [over[code] if code in over else gens[code](rid) for code in codes]
 
+    def columns(self, rids: Sequence[int], codes: Sequence[str]) -> list[list[Any]]:
+        """Several fields of many existing rows, one list per field aligned with ``rids`` (the hot
+        path of list pages): what :meth:`values` gives row by row."""
+        rids = tuple(rids)  # generators share base columns between fields for a tuple (read-only)
+        cols = [self._many[code](rids) for code in codes]
+        added, overrides = self._added, self._overrides
+        if (added or overrides) and any(rid in added or rid in overrides for rid in rids):
+            cols = [list(col) for col in cols]
+            for i, rid in enumerate(rids):
+                row = added.get(rid)
+                if row is not None:
+                    for col, code in zip(cols, codes, strict=True):
+                        col[i] = row.get(code)
+                    continue
+                over = overrides.get(rid)
+                if over is not None:
+                    for col, code in zip(cols, codes, strict=True):
+                        if code in over:
+                            col[i] = over[code]
+        return cols
+
     def column(self, code: str) -> list[Any]:
         """All values of one field, aligned with :attr:`ids`; cached (a few fields) and kept
         current on writes, so repeated scans of big tables are list lookups."""
         col = self._columns.pop(code, None)
         if col is None:
-            gen = self._gens[code]
-            col = [gen(rid) for rid in self.ids]
+            col = self._many[code](self.ids)
             for rid, row in self._added.items():
                 col[self._index(rid)] = row.get(code)
             for rid, over in self._overrides.items():
@@ -199,8 +228,10 @@ class Store:
         self.tables: dict[str, Table] = {}
         for entity in ENTITIES:
             ids = self._seeded[entity]
-            gens = build_gens(entity, Kit(seed, entity, ids), self._seeded)
-            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, seed)
+            kit = Kit(seed, entity, ids)
+            gens = build_gens(entity, kit, self._seeded)
+            many = {code: kit.many(gen) for code, gen in gens.items()}
+            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, many, seed)
 
     @classmethod
     def seeded(cls, config: EmulatorConfig) -> Store:
