@@ -7,8 +7,8 @@ a float that stays a float becomes an :class:`orjson.Fragment` of its ``float.__
 ``json.dumps`` writes. Whatever orjson refuses (unpaired surrogates, ints beyond 64 bits, nesting
 deeper than 255) falls back to :func:`.phpjson.dumps`, whose answer is the reference.
 
-List pages are the bulk of every response; :class:`PhpSafe` marks a list of rows built so that
-``phpize`` would leave it as it is, and it is handed to orjson without a walk.
+List pages are the bulk of every response; they arrive here as :class:`.jsonrows.PhpSafe` rows,
+handed to orjson without a walk, or already written (:class:`.jsonrows.JsonRows`), copied as they are.
 """
 
 from __future__ import annotations
@@ -19,20 +19,13 @@ from typing import Any
 import orjson
 
 from . import phpjson
+from .jsonrows import JsonRows, PhpSafe, plain
 from .params import php_key
 
-__all__ = ["PhpSafe", "dumps"]
+__all__ = ["dumps"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _NUMERIC_START = frozenset("-0123456789")
-
-
-class PhpSafe(list[Any]):
-    """Rows that PHP ``json_encode`` writes as they are, so they need no :func:`.phpjson.phpize`.
-
-    Only for lists whose items are dicts with ``str`` keys, never empty and never keyed
-    ``"0".."n-1"``, whose values are ``str``, ``None``, or lists of ``str``/``None``.
-    """
 
 
 def _float(value: float) -> Any:
@@ -43,10 +36,12 @@ def _float(value: float) -> Any:
 
 
 def _prepare(value: Any) -> Any:
-    """:func:`.phpjson.phpize`, with floats pre-written and :class:`PhpSafe` lists passed through."""
+    """:func:`.phpjson.phpize`, with floats and :class:`.jsonrows.JsonRows` pre-written."""
     kind = type(value)
     if kind in _SCALARS or kind is PhpSafe:
         return value
+    if kind is JsonRows:
+        return orjson.Fragment(value.json)
     if kind is dict or isinstance(value, Mapping):
         converted: dict[str, Any] = {}
         for key, item in value.items():
@@ -69,4 +64,4 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(_prepare(value))
     except TypeError:  # orjson.JSONEncodeError included
-        return phpjson.dumps(value)
+        return phpjson.dumps(plain(value))

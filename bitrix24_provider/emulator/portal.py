@@ -20,6 +20,7 @@ from .config import EmulatorConfig
 from .errors import RestError, method_not_found
 from .faults import FaultInjector
 from .handlers import build_handlers
+from .jsonrows import written
 from .limits import HitMeter, LeakyBucket, OperatingLimiter
 from .params import parse_batch_command
 from .references import resolve
@@ -146,7 +147,7 @@ class Portal:
         result, cost = self._call(principal, method, params, start, meter)
         if isinstance(result, RestError):
             raise result
-        body: dict[str, Any] = {"result": result.result}
+        body: dict[str, Any] = {"result": written(result.result)}
         if result.next is not None:
             body["next"] = result.next
         if result.total is not None:
@@ -269,7 +270,7 @@ class Portal:
         if silent_empty and _is_list_result(method, value):
             value, next_ = _emptied(value), None
             self.counters.faults["silent_empty_commands"] += 1
-        maps["result"][key] = value
+        maps["result"][key] = written(value)  # the rows' dicts can go now; references read JSON
         if result.total is not None:
             maps["total"][key] = result.total
         if next_ is not None:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from .fastjson import PhpSafe
 from .fields import Field, Schema
+from .jsonrows import PhpSafe
 from .query import Source, resolver
 from .render_columns import ColumnRenderer, classic_column
 from .store import Table
@@ -98,9 +98,9 @@ def classic_rows(src: Source, ids: Sequence[int], fields: list[Field], offset: s
 
 
 def classic_page(table: Table, ids: Sequence[int], fields: list[Field], offset: str) -> list[dict[str, Any]]:
-    """:func:`classic_rows` of a list page, built column by column. Rows without multi-fields come
-    back as :class:`~.fastjson.PhpSafe` (keys are field codes, values strings, None or lists of
-    strings); other selections take the per-row path."""
+    """:func:`classic_rows` of a list page, built column by column. The rows are
+    :class:`~.jsonrows.PhpSafe`: keys are field codes, values strings, None or lists of strings.
+    Selections with multi-fields (left out when empty) or without fields take the per-row path."""
     plan = _classic_plan(tuple(fields))
     if plan is None:
         return classic_rows(table, ids, fields, offset)

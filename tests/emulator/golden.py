@@ -147,6 +147,21 @@ READS: tuple[Req, ...] = (
         },
     ),
     Req(
+        "batch_whole_references",
+        "batch",
+        {
+            "halt": 0,
+            "cmd": {
+                "a": f"{FULL}0&select[]=ID&select[]=TITLE",
+                "b": "crm.deal.list?filter[ID]=$result[a]&select[]=ID",
+                "c": f"{FULL}$result[a][0][ID]&select[]=ID",
+                "d": f"{FULL}$result[a][7][ID]",
+                "e": "crm.deal.list?filter[<ID]=$result[zz][3]&select[]=ID&start=0",
+                "f": "crm.deal.list?filter[TITLE]=$result[a][-1][TITLE]&select[]=ID&start=0",
+            },
+        },
+    ),
+    Req(
         "batch_list_keys",
         "batch",
         {"cmd": ["crm.deal.list?start=0&select[]=ID", "crm.deal.list?start=50", "crm.deal.get?id=0"]},

@@ -14,6 +14,7 @@ import pytest
 
 from bitrix24_provider.emulator import fastjson, phpjson
 from bitrix24_provider.emulator.fields import SCHEMAS, Field
+from bitrix24_provider.emulator.jsonrows import written
 from bitrix24_provider.emulator.render_columns import classic_column, iso_column
 from bitrix24_provider.emulator.rows import classic_page, classic_rows, classic_select
 from bitrix24_provider.emulator.seeding import Kit
@@ -172,3 +173,6 @@ def test_classic_page_equals_classic_rows(store: Store, entity: str) -> None:
                 slow = classic_rows(table, rids, fields, offset)
                 assert fast == slow
                 assert fastjson.dumps({"result": fast}) == phpjson.dumps({"result": slow})
+                page = written(fast)  # as a batch keeps it
+                assert [page[i] for i in range(len(page))] == slow  # what batch references read
+                assert fastjson.dumps({"result": page}) == phpjson.dumps({"result": slow})
