@@ -40,8 +40,8 @@ def json_response(
     )
 
 
-def error_response(error: RestError, *, reference: bool = False) -> web.Response:
-    return json_response(error.body(), error.status, reference=reference)
+def error_response(error: RestError) -> web.Response:
+    return json_response(error.body(), error.status)
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
