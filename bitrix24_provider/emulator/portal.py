@@ -147,7 +147,7 @@ class Portal:
         result, cost = self._call(principal, method, params, start, meter)
         if isinstance(result, RestError):
             raise result
-        body: dict[str, Any] = {"result": written(result.result)}
+        body: dict[str, Any] = {"result": result.result}
         if result.next is not None:
             body["next"] = result.next
         if result.total is not None:

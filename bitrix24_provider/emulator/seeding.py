@@ -27,6 +27,9 @@ HISTORY: Final = 3 * 365 * DAY
 Gen = Callable[[int], Any]
 #: A generator's column form: the values of many ids at once.
 Many = Callable[[Sequence[int]], list[Any]]
+#: For a generator that draws from a few values: ``fn -> column of fn(value)``, ``fn`` called once
+#: per value (a renderer applied to the options instead of to every row).
+Mapped = Callable[[Callable[[Any], Any]], Many]
 #: Seeded ids of the other tables, for links (entity -> ids).
 Refs = dict[str, "array[int]"]
 T = TypeVar("T")
@@ -71,6 +74,18 @@ def step_after(seed: int, entity: str, last: int) -> int:
     return last + 1 + mix64(salt(seed, entity, "add") ^ last) % 3
 
 
+#: Largest table a ref copies per renderer (:meth:`Kit.mapper`).
+_FEW: Final = 4096
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _repeat(value: Any) -> Many:
+    return lambda rids: [value] * len(rids)
+
+
 def _hashes(key: int, rids: Iterable[int]) -> Iterator[int]:
     """``hash((key, rid))`` of every id, tuples built and hashed in C."""
     return map(hash, zip(repeat(key), rids))
@@ -112,6 +127,7 @@ class Kit:
         self.first = first = ids[0] if ids else 1
         self._many: dict[Gen, Many] = {}
         self._picks: dict[Gen, tuple[int, list[Any]]] = {}  # pick generator -> (key, table)
+        self._mapped: dict[Gen, Mapped] = {}
         width = (ids[-1] - first + 1) if ids else 1
         span = HISTORY - DAY
         slot = max(1, span // width)
@@ -144,6 +160,17 @@ class Kit:
     def _column(self, gen: G, many: Many) -> G:
         self._many[gen] = _shared(many)
         return gen
+
+    def _finite(self, gen: G, mapped: Mapped) -> G:
+        """Register a generator that draws from a few values; its column form is ``mapped(identity)``."""
+        self._mapped[gen] = mapped
+        return self._column(gen, mapped(_identity))
+
+    def mapper(self, gen: Gen) -> Mapped | None:
+        """``fn -> (rids -> [fn(gen(rid)) for rid in rids])`` with ``fn`` called once per value, for
+        generators that draw from a few values (pick, maybe of those, chance, const, a ref into a
+        table of at most 4,096 ids); None for the others."""
+        return self._mapped.get(gen)
 
     def many(self, gen: Gen) -> Many:
         """The column form of ``gen``: ``many(rids) == [gen(rid) for rid in rids]``. Generators that
@@ -204,37 +231,55 @@ class Kit:
             else [o for o, w in zip(options, weights, strict=True) for _ in range(w)]
         )
         k, n = self.key(name), len(table)
-        gen = self._column(
-            lambda rid: table[hash((k, rid)) % n], lambda rids: [table[r % n] for r in _hashes(k, rids)]
-        )
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:
+            out = [fn(option) for option in table]
+            return lambda rids: [out[r % n] for r in _hashes(k, rids)]
+
+        gen = self._finite(lambda rid: table[hash((k, rid)) % n], mapped)
         self._picks[gen] = (k, table)
         return gen
 
     def maybe(self, name: str, percent: int, gen: Gen) -> Gen:
         """``gen(rid)`` in ``percent`` % of rows, None otherwise."""
-        k, inner = self.key(name + "?"), self.many(gen)
+        k = self.key(name + "?")
+        one: Gen = lambda rid: gen(rid) if hash((k, rid)) % 100 < percent else None  # noqa: E731
 
-        def many(rids: Sequence[int]) -> list[Any]:
-            mask = [r % 100 < percent for r in _hashes(k, rids)]
-            values = iter(inner(list(compress(rids, mask))))
-            return [next(values) if m else None for m in mask]
+        def masked(inner: Many, none: Any) -> Many:
+            def many(rids: Sequence[int]) -> list[Any]:
+                mask = [r % 100 < percent for r in _hashes(k, rids)]
+                values = iter(inner(list(compress(rids, mask))))
+                return [next(values) if m else none for m in mask]
 
-        if gen in self._picks:  # one pass: both hashes of a row at once
-            kp, table = self._picks[gen]
-            n = len(table)
+            return many
+
+        inner_mapped = self._mapped.get(gen)
+        if inner_mapped is None:
+            return self._column(one, masked(self.many(gen), None))
+        if gen not in self._picks:
+            return self._finite(one, lambda fn: masked(inner_mapped(fn), fn(None)))
+        kp, table = self._picks[gen]
+        n = len(table)
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:  # one pass: both hashes of a row at once
+            out, none = [fn(option) for option in table], fn(None)
 
             def many(rids: Sequence[int]) -> list[Any]:
                 pairs = zip(_hashes(k, rids), _hashes(kp, rids), strict=True)
-                return [table[p % n] if r % 100 < percent else None for r, p in pairs]
+                return [out[p % n] if r % 100 < percent else none for r, p in pairs]
 
-        return self._column(lambda rid: gen(rid) if hash((k, rid)) % 100 < percent else None, many)
+            return many
+
+        return self._finite(one, mapped)
 
     def chance(self, name: str, percent: int) -> Callable[[int], bool]:
         k = self.key(name)
-        return self._column(
-            lambda rid: hash((k, rid)) % 100 < percent,
-            lambda rids: [r % 100 < percent for r in _hashes(k, rids)],
-        )
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:
+            yes, no = fn(True), fn(False)
+            return lambda rids: [yes if r % 100 < percent else no for r in _hashes(k, rids)]
+
+        return self._finite(lambda rid: hash((k, rid)) % 100 < percent, mapped)
 
     def number(self, name: str, lo: int, hi: int) -> Callable[[int], int]:
         k, n = self.key(name), hi - lo + 1
@@ -266,12 +311,14 @@ class Kit:
             r = hash((k, rid))
             return ids[r % n] if (r >> 32) % 100 < percent else None
 
-        def many(rids: Sequence[int]) -> list[Any]:
+        def of(out: Sequence[Any], none: Any) -> Many:
             if percent >= 100:
-                return [ids[r % n] for r in _hashes(k, rids)]
-            return [ids[r % n] if (r >> 32) % 100 < percent else None for r in _hashes(k, rids)]
+                return lambda rids: [out[r % n] for r in _hashes(k, rids)]
+            return lambda rids: [out[r % n] if (r >> 32) % 100 < percent else none for r in _hashes(k, rids)]
 
-        return self._column(gen, many)
+        if n > _FEW:  # no copy of a big table per renderer
+            return self._column(gen, of(ids, None))
+        return self._finite(gen, lambda fn: of([fn(x) for x in ids], fn(None)))
 
     def const(self, value: Any) -> Gen:
-        return self._column(lambda rid: value, lambda rids: [value] * len(rids))
+        return self._finite(lambda rid: value, lambda fn: _repeat(fn(value)))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .fields import ITEM_TYPES, SCHEMAS, Schema
 from .generators import AUDIT, build_gens
 from .rules import defaults, derive
-from .seeding import Gen, Kit, Many, mix64, salt, seed_ids, step_after
+from .seeding import Gen, Kit, Many, Mapped, mix64, salt, seed_ids, step_after
 
 if TYPE_CHECKING:
     from .config import EmulatorConfig
@@ -56,6 +56,7 @@ class Table:
         ids: array[int],
         gens: dict[str, Gen],
         many: dict[str, Many],
+        mapped: dict[str, Mapped],
         seed: int,
     ) -> None:
         self.entity = entity
@@ -66,6 +67,9 @@ class Table:
         self.version = 0
         self._gens = gens
         self._many = many
+        self._mapped = mapped
+        #: Data callers derive from the generators alone (never from writes), e.g. rendered columns.
+        self.derived: dict[Any, Any] = {}
         self._seed = seed
         self._added: dict[int, dict[str, Any]] = {}
         self._overrides: dict[int, dict[str, Any]] = {}
@@ -120,6 +124,22 @@ class Table:
                         if code in over:
                             col[i] = over[code]
         return cols
+
+    def touched(self, rids: Sequence[int]) -> bool:
+        """Whether any of ``rids`` was added or updated through the API (its values are not the
+        generators' any more)."""
+        added, overrides = self._added, self._overrides
+        return bool(added or overrides) and any(rid in added or rid in overrides for rid in rids)
+
+    def generated(self, code: str) -> Many:
+        """The generator's column form for ``code``: writes are not applied (see :meth:`touched`)."""
+        return self._many[code]
+
+    def generated_as(self, code: str, fn: Callable[[Any], Any]) -> Many | None:
+        """:meth:`generated` with ``fn`` applied to each value, ``fn`` called once per distinct value;
+        only for fields drawn from a few values (None for the others)."""
+        mapper = self._mapped.get(code)
+        return None if mapper is None else mapper(fn)
 
     def column(self, code: str) -> list[Any]:
         """All values of one field, aligned with :attr:`ids`; cached (a few fields) and kept
@@ -231,7 +251,8 @@ class Store:
             kit = Kit(seed, entity, ids)
             gens = build_gens(entity, kit, self._seeded)
             many = {code: kit.many(gen) for code, gen in gens.items()}
-            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, many, seed)
+            mapped = {code: m for code, gen in gens.items() if (m := kit.mapper(gen)) is not None}
+            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, many, mapped, seed)
 
     @classmethod
     def seeded(cls, config: EmulatorConfig) -> Store:

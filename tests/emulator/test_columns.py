@@ -105,12 +105,14 @@ def test_every_kit_factory_has_an_equal_column_form() -> None:
         "ref": k.ref("r", users, 60),
         "ref 100": k.ref("r1", users),
         "ref none": k.ref("r0", array("q")),
+        "ref big": k.ref("rb", array("q", range(10_000)), 50),
         "const": k.const([]),
         "combine": k.combine(lambda a, b, c: f"{a}-{b}-{c}", k.ident(), pick, k.created),
         "combine 1": k.combine(lambda a: a * 2, k.number("n", 0, 9)),
         "lambda": lambda rid: rid % 7,
     }
     rids = ids.tolist()
+    finite = set()
     for name, gen in gens.items():
         expected = [gen(rid) for rid in rids]
         many = k.many(gen)
@@ -119,6 +121,18 @@ def test_every_kit_factory_has_an_equal_column_form() -> None:
         assert many(tuple(rids[:3])) == expected[:3], name  # another tuple: no stale answer
         assert many(ids) == expected, name
         assert many([]) == [], name
+        mapper = k.mapper(gen)
+        if mapper is not None:  # drawn from a few values: fn once per value
+            finite.add(name)
+            calls: list[object] = []
+
+            def render(value: object, calls: list[object] = calls) -> str:
+                calls.append(value)
+                return f"<{value}>"
+
+            assert mapper(render)(rids) == [f"<{v}>" for v in expected], name
+            assert len(calls) <= 100, name
+    assert finite == {"pick", "maybe(pick)", "maybe(maybe)", "chance", "ref", "ref 100", "ref none", "const"}
 
 
 def classic_fields() -> list[Field]:
