@@ -48,10 +48,13 @@ def iso_column(values: list[Any], offset: str, empty: Any) -> list[Any]:
         if v is None:
             out.append(empty)
             continue
-        t = int(v) + shift
+        t = v + shift
         d = t // day
         s = t - d * day
-        out.append((days.get(d) or _day(d)) + hm[s // 60] + ss[s % 60])
+        try:
+            out.append((days.get(d) or _day(d)) + hm[s // 60] + ss[s % 60])
+        except TypeError:  # not an int (stored values are): what format_dt makes of it
+            out.append(format_dt(v, offset))
     return out
 
 

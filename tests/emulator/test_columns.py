@@ -163,6 +163,7 @@ def _fits(f: Field, v: object) -> bool:
 def test_dates_across_days_years_and_offsets() -> None:
     moments = [-2208988800, -1, 0, 1, 951782399, 951782400, 1735689599, 1735689600, 4102444800, 221845392000]
     moments += [m + s for m in (1700000000,) for s in range(0, 2 * 86400, 997)]
+    moments += [1700000000.7, -0.5, 1e9, True]  # never stored, still written like format_dt
     for offset in OFFSETS:
         assert iso_column([*moments, None], offset, "") == [*(format_dt(m, offset) for m in moments), ""]
 
