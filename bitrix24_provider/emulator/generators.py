@@ -50,13 +50,13 @@ def _uf_gen(k: Kit, f: Field) -> Gen:
             k.pick(f.code + "1", TAGS),
             k.pick(f.code + "2", TAGS),
         )
-        return lambda rid: [first(rid), second(rid), f"#{rid % 97}"][: count(rid)]
+        return k.combine(lambda rid, a, b, n: [a, b, f"#{rid % 97}"][:n], k.ident(), first, second, count)
     if f.type == "double":
         cents = k.number(f.code, 100, 999_999)
-        return k.maybe(f.code, 60, lambda rid: cents(rid) / 100)
+        return k.maybe(f.code, 60, k.combine(lambda c: c / 100, cents))
     if f.type == "datetime":
         days = k.number(f.code, 1, 120)
-        return k.maybe(f.code, 50, lambda rid: k.created(rid) + days(rid) * DAY)
+        return k.maybe(f.code, 50, k.combine(lambda c, d: c + d * DAY, k.created, days))
     if f.type == "enumeration":
         return k.maybe(f.code, 80, k.pick(f.code, [i for i, _ in f.items]))
     if f.type == "boolean":
@@ -74,7 +74,7 @@ def _audit(k: Kit, refs: Refs) -> dict[str, Gen]:
         "LAST_ACTIVITY_BY": k.ref("LAST_ACTIVITY_BY", users),
         "DATE_CREATE": k.created,
         "DATE_MODIFY": k.modified,
-        "MOVED_TIME": lambda rid: k.between("MOVED_TIME", rid),
+        "MOVED_TIME": k.moment("MOVED_TIME"),
         "LAST_ACTIVITY_TIME": k.modified,
         "OPENED": k.chance("OPENED", 90),
         "SOURCE_ID": k.maybe("SOURCE_ID", 85, k.pick("SOURCE_ID", SOURCES)),
@@ -120,24 +120,21 @@ def _deal(k: Kit, refs: Refs) -> dict[str, Gen]:
     contact = k.ref("CONTACT_ID", refs["contact"], 70)
     lasts = k.number("CLOSEDATE", 7, 90)
 
-    def stage(rid: int) -> str:
-        c = category(rid)
-        return raw_stage(rid) if c == 0 else f"C{c}:{raw_stage(rid)}"
+    stage = k.combine(lambda c, s: s if c == 0 else f"C{c}:{s}", category, raw_stage)
 
-    def title(rid: int) -> str:
-        if template(rid) % 10 < 2:
+    def title(rid: int, t: int, what: str, company: str) -> str:
+        if t % 10 < 2:
             return f"Deal #{rid}"
-        what = product(rid)
-        return f"{what[:1].upper()}{what[1:]} for {company(rid)}"
+        return f"{what[:1].upper()}{what[1:]} for {company}"
 
     return {
         **_audit(k, refs),
-        "TITLE": title,
+        "TITLE": k.combine(title, k.ident(), template, product, company),
         "TYPE_ID": k.pick("TYPE_ID", ("SALE", "COMPLEX", "GOODS", "SERVICES", "SERVICE")),
         "CATEGORY_ID": category,
         "STAGE_ID": stage,
-        "STAGE_SEMANTIC_ID": lambda rid: deal_semantic(stage(rid)),
-        "IS_NEW": lambda rid: stage(rid).endswith("NEW"),
+        "STAGE_SEMANTIC_ID": k.combine(deal_semantic, stage),
+        "IS_NEW": k.combine(lambda s: s.endswith("NEW"), stage),
         "IS_RECURRING": k.const(False),
         "IS_RETURN_CUSTOMER": k.chance("IS_RETURN_CUSTOMER", 15),
         "IS_REPEATED_APPROACH": k.chance("IS_REPEATED_APPROACH", 5),
@@ -147,18 +144,17 @@ def _deal(k: Kit, refs: Refs) -> dict[str, Gen]:
         "TAX_VALUE": k.const(0.0),
         "COMPANY_ID": k.ref("COMPANY_ID", refs["company"], 60),
         "CONTACT_ID": contact,
-        "CONTACT_IDS": lambda rid: [] if (c := contact(rid)) is None else [c],
-        "BEGINDATE": lambda rid: day_of(k.created(rid)),
-        "CLOSEDATE": lambda rid: day_of(k.created(rid)) + lasts(rid) * DAY,
-        "CLOSED": lambda rid: deal_semantic(stage(rid)) != "P",
+        "CONTACT_IDS": k.combine(lambda c: [] if c is None else [c], contact),
+        "BEGINDATE": k.combine(day_of, k.created),
+        "CLOSEDATE": k.combine(lambda c, n: day_of(c) + n * DAY, k.created, lasts),
+        "CLOSED": k.combine(lambda s: deal_semantic(s) != "P", stage),
         "LEAD_ID": k.ref("LEAD_ID", refs["lead"], 25),
     }
 
 
 def _birthdate(k: Kit) -> Gen:
     """A day between 1960 and 1998."""
-    h = k.hasher("BIRTHDATE")
-    return lambda rid: day_of(-315619200 + h(rid) % 1_200_000_000)
+    return k.combine(lambda h: day_of(-315619200 + h % 1_200_000_000), k.hasher("BIRTHDATE"))
 
 
 def _person(k: Kit) -> tuple[Callable[[int], str], Callable[[int], str | None]]:
@@ -170,16 +166,16 @@ def _lead(k: Kit, refs: Refs) -> dict[str, Gen]:
     status = k.pick("STATUS_ID", [s for s, _ in LEAD_STATUSES], [w for _, w in LEAD_STATUSES])
     product, template = k.pick("T.p", PRODUCTS), k.hasher("T.t")
 
-    def title(rid: int) -> str:
-        return f"Lead #{rid}" if template(rid) % 10 < 3 else f"Inquiry: {product(rid)}"
+    def title(rid: int, t: int, what: str) -> str:
+        return f"Lead #{rid}" if t % 10 < 3 else f"Inquiry: {what}"
 
-    def closed(rid: int) -> int | None:
-        return None if lead_semantic(status(rid)) == "P" else k.modified(rid)
+    def closed(status: str, modified: int) -> int | None:
+        return None if lead_semantic(status) == "P" else modified
 
     return {
         **_audit(k, refs),
         **_contacts_info(k, "lead", lambda rid: f"{first(rid)} {last(rid) or ''}".strip()),
-        "TITLE": title,
+        "TITLE": k.combine(title, k.ident(), template, product),
         "HONORIFIC": k.maybe("HONORIFIC", 30, k.pick("HONORIFIC", ("HNR_EN_1", "HNR_EN_2", "HNR_EN_3"))),
         "NAME": first,
         "LAST_NAME": last,
@@ -189,11 +185,11 @@ def _lead(k: Kit, refs: Refs) -> dict[str, Gen]:
         "IS_RETURN_CUSTOMER": k.chance("IS_RETURN_CUSTOMER", 10),
         "BIRTHDATE": k.maybe("BIRTHDATE", 10, _birthdate(k)),
         "STATUS_ID": status,
-        "STATUS_SEMANTIC_ID": lambda rid: lead_semantic(status(rid)),
+        "STATUS_SEMANTIC_ID": k.combine(lead_semantic, status),
         "POST": k.maybe("POST", 30, k.pick("POST", POSTS)),
         "OPPORTUNITY": k.money("OPPORTUNITY", 0, 500_000),
         "IS_MANUAL_OPPORTUNITY": k.chance("IS_MANUAL_OPPORTUNITY", 10),
-        "DATE_CLOSED": closed,
+        "DATE_CLOSED": k.combine(closed, status, k.modified),
         "ADDRESS_CITY": k.maybe("ADDRESS_CITY", 30, k.pick("ADDRESS_CITY", CITIES)),
     }
 
@@ -216,7 +212,7 @@ def _contact(k: Kit, refs: Refs) -> dict[str, Gen]:
         "POST": k.maybe("POST", 50, k.pick("POST", POSTS)),
         "EXPORT": k.const(True),
         "COMPANY_ID": company,
-        "COMPANY_IDS": lambda rid: [] if (c := company(rid)) is None else [c],
+        "COMPANY_IDS": k.combine(lambda c: [] if c is None else [c], company),
         "LEAD_ID": k.ref("LEAD_ID", refs["lead"], 20),
         "ADDRESS_CITY": k.maybe("ADDRESS_CITY", 40, k.pick("ADDRESS_CITY", CITIES)),
     }
@@ -230,7 +226,7 @@ def _company(k: Kit, refs: Refs) -> dict[str, Gen]:
     return {
         **gens,
         **_contacts_info(k, "company", lambda rid: f"info {name(rid)}"),
-        "TITLE": lambda rid: f"{name(rid)} {suffix(rid)}",
+        "TITLE": k.combine(lambda n, s: f"{n} {s}", name, suffix),
         "COMPANY_TYPE": k.pick("COMPANY_TYPE", ("CUSTOMER", "SUPPLIER", "COMPETITOR", "PARTNER", "OTHER")),
         "INDUSTRY": k.pick(
             "INDUSTRY", ("IT", "TELECOM", "MANUFACTURING", "BANKING", "CONSULTING", "DELIVERY")
@@ -258,7 +254,7 @@ def _item(k: Kit, refs: Refs) -> dict[str, Gen]:
         "MOVED_BY": k.ref("MOVED_BY", users),
         "CREATED_TIME": k.created,
         "UPDATED_TIME": k.modified,
-        "MOVED_TIME": lambda rid: k.between("MOVED_TIME", rid),
+        "MOVED_TIME": k.moment("MOVED_TIME"),
         "CATEGORY_ID": k.const(12),
         "OPENED": k.chance("OPENED", 90),
         "STAGE_ID": stage,
@@ -300,7 +296,7 @@ def build_gens(entity: str, k: Kit, refs: Refs) -> dict[str, Gen]:
     gens: dict[str, Gen] = {}
     for f in SCHEMAS[entity].fields:
         if f.code == "ID":
-            gens["ID"] = lambda rid: rid
+            gens["ID"] = k.ident()
         elif f.code in specific:
             gens[f.code] = specific[f.code]
         elif f.uf and entity not in ("task", "user"):

@@ -21,7 +21,7 @@ from .handlers_common import (
 )
 from .query import parse_filter, parse_order, resolver, run_query, snake_upper
 from .registry import CallInfo, Handler, MethodResult, Params
-from .rows import classic_rows, classic_select, item_rows, item_select
+from .rows import classic_page, classic_rows, classic_select, item_rows, item_select
 from .store import Store, Table
 
 CLASSIC = ("deal", "lead", "contact", "company")
@@ -53,7 +53,8 @@ def _classic_list(table: Table) -> Handler:
         node = parse_filter(flt, resolve, call.utc_offset)
         ordering = parse_order(order, resolve) or [(schema.id_field, False)]
         page = run_query(table, node, ordering, start)
-        rows = classic_rows(table, page.ids, classic_select(schema, select), call.utc_offset)
+        build = classic_rows if call.reference else classic_page
+        rows = build(table, page.ids, classic_select(schema, select), call.utc_offset)
         return paged(page, rows, "classic", engine=False)
 
     return handler

@@ -14,19 +14,19 @@ from typing import Any
 
 from .params import php_key
 
-__all__ = ["dumps", "phpize"]
+__all__ = ["dumps", "is_php_list", "php_float_value", "phpize"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _NUMERIC_START = frozenset("-0123456789")
 _EXACT_FLOAT_INT = 2**53  # below this, an integral float prints as its integer in PHP
 
 
-def _is_php_list(keys: Iterable[str]) -> bool:
+def is_php_list(keys: Iterable[str]) -> bool:
     """True when the keys are exactly ``"0".."n-1"`` in that order."""
     return all(key == str(index) for index, key in enumerate(keys))
 
 
-def _php_float(value: float) -> float | int:
+def php_float_value(value: float) -> float | int:
     """PHP writes an integral float without ``.0`` and NaN/INF as ``0`` (partial output)."""
     if not math.isfinite(value):
         return 0
@@ -41,7 +41,7 @@ def phpize(value: Any) -> Any:
     Mappings with keys ``0..n-1`` (as ``str`` or ``int``) in order become lists - so an empty
     mapping becomes ``[]`` - other mappings stay dicts with string keys in their order (keys that
     PHP would merge, such as ``1`` and ``"1"``, merge with the later value winning). Lists and
-    tuples stay lists; floats follow :func:`_php_float`; other scalars are unchanged.
+    tuples stay lists; floats follow :func:`php_float_value`; other scalars are unchanged.
     """
     kind = type(value)
     if kind in _SCALARS:
@@ -52,13 +52,13 @@ def phpize(value: Any) -> Any:
             # only keys that look numeric can change under PHP's key rules
             name = key if type(key) is str and key[:1] not in _NUMERIC_START else php_key(key)
             converted[name] = item if type(item) in _SCALARS else phpize(item)
-        if _is_php_list(converted):
+        if is_php_list(converted):
             return list(converted.values())
         return converted
     if kind is list or isinstance(value, list | tuple):
         return [item if type(item) in _SCALARS else phpize(item) for item in value]
     if isinstance(value, float):
-        return _php_float(value)
+        return php_float_value(value)
     return value
 
 

@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from .auth import OAuthServer, Principal
@@ -19,6 +20,7 @@ from .config import EmulatorConfig
 from .errors import RestError, method_not_found
 from .faults import FaultInjector
 from .handlers import build_handlers
+from .jsonrows import written
 from .limits import HitMeter, LeakyBucket, OperatingLimiter
 from .params import parse_batch_command
 from .references import resolve
@@ -98,6 +100,9 @@ class Portal:
         self.faults = FaultInjector(self.config.faults)
         self.counters = Counters()
         self._zone = _zone(self.config.utc_offset)
+        #: Serve through the per-row reference path (rows value by value, ``phpize`` +
+        #: ``json.dumps``) instead of the column path and orjson; the answers are the same bytes.
+        self.reference = False
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -163,7 +168,7 @@ class Portal:
         handler = self.handlers.get(method)
         if handler is None:
             return method_not_found(), 0.0
-        info = CallInfo(at, self.config.utc_offset, principal.user_id, principal.auth_type)
+        info = CallInfo(at, self.config.utc_offset, principal.user_id, principal.auth_type, self.reference)
         try:
             if method in self.config.no_keyset_methods:
                 _refuse_id_cursor(params)
@@ -246,7 +251,7 @@ class Portal:
         if not isinstance(command, str):
             maps["error"][key] = RestError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404).body()
             return True, 0.0
-        method, sub_params = parse_batch_command(command)
+        method, sub_params = _parsed_command(command)
         method = method.lower()
         if method == "batch":
             maps["error"][key] = RestError(
@@ -265,7 +270,7 @@ class Portal:
         if silent_empty and _is_list_result(method, value):
             value, next_ = _emptied(value), None
             self.counters.faults["silent_empty_commands"] += 1
-        maps["result"][key] = value
+        maps["result"][key] = written(value)  # the rows' dicts can go now; references read JSON
         if result.total is not None:
             maps["total"][key] = result.total
         if next_ is not None:
@@ -294,6 +299,13 @@ class Portal:
 
     def _iso(self, ts: float) -> str:
         return datetime.fromtimestamp(math.floor(ts), self._zone).isoformat()
+
+
+@lru_cache(maxsize=1024)
+def _parsed_command(command: str) -> tuple[str, dict[str, Any]]:
+    """:func:`.params.parse_batch_command`, remembered: chained pages repeat the same command strings
+    batch after batch. The params are shared: :func:`.references.resolve` copies them before use."""
+    return parse_batch_command(command)
 
 
 def _refuse_id_cursor(params: dict[str, Any]) -> None:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .jsonrows import JsonRows, plain
+
 _REFERENCE = re.compile(r"\$(result|next|total|time|error)((?:\[[^\[\]]*\])+)")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
 
@@ -21,7 +23,7 @@ def _walk(root: Any, path: str) -> Any:
     for segment in _SEGMENT.findall(path):
         if isinstance(value, Mapping) and segment in value:
             value = value[segment]
-        elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
+        elif isinstance(value, list | JsonRows) and segment.isdigit() and int(segment) < len(value):
             value = value[int(segment)]
         else:
             break
@@ -31,7 +33,7 @@ def _walk(root: Any, path: str) -> Any:
 def _resolve_string(text: str, maps: Mapping[str, Any]) -> Any:
     whole = _REFERENCE.fullmatch(text)
     if whole:
-        return _walk(maps[whole.group(1)], whole.group(2))
+        return plain(_walk(maps[whole.group(1)], whole.group(2)))
 
     def substitute(match: re.Match[str]) -> str:
         value = _walk(maps[match.group(1)], match.group(2))

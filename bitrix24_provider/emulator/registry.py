@@ -23,6 +23,8 @@ class CallInfo:
     utc_offset: str  # "+03:00"; dates are rendered in the portal's zone
     user_id: int  # the user behind the webhook or token
     auth_type: str  # "webhook" or "oauth"
+    #: Build rows on the per-row reference path instead of the column path (tests compare both).
+    reference: bool = False
 
 
 @dataclass

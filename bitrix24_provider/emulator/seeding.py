@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 import zlib
 from array import array
-from collections.abc import Callable, Sequence
-from itertools import accumulate
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate, compress, repeat
 from typing import Any, Final, TypeVar
 
 from .values import BASE_EPOCH
@@ -25,9 +25,15 @@ DAY: Final = 86400
 HISTORY: Final = 3 * 365 * DAY
 
 Gen = Callable[[int], Any]
+#: A generator's column form: the values of many ids at once.
+Many = Callable[[Sequence[int]], list[Any]]
+#: For a generator that draws from a few values: ``fn -> column of fn(value)``, ``fn`` called once
+#: per value (a renderer applied to the options instead of to every row).
+Mapped = Callable[[Callable[[Any], Any]], Many]
 #: Seeded ids of the other tables, for links (entity -> ids).
 Refs = dict[str, "array[int]"]
 T = TypeVar("T")
+G = TypeVar("G", bound=Callable[[int], Any])
 
 #: Id steps 1 (70%), 2 (20%) or 3 (10%): realistic gaps left by deleted rows.
 _STEP_TABLE: Final = bytes(1 if b < 179 else 2 if b < 230 else 3 for b in range(256))
@@ -68,17 +74,60 @@ def step_after(seed: int, entity: str, last: int) -> int:
     return last + 1 + mix64(salt(seed, entity, "add") ^ last) % 3
 
 
+#: Largest table a ref copies per renderer (:meth:`Kit.mapper`).
+_FEW: Final = 4096
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _repeat(value: Any) -> Many:
+    return lambda rids: [value] * len(rids)
+
+
+def _hashes(key: int, rids: Iterable[int]) -> Iterator[int]:
+    """``hash((key, rid))`` of every id, tuples built and hashed in C."""
+    return map(hash, zip(repeat(key), rids))
+
+
+def _shared(many: Many) -> Many:
+    """``many`` that answers the same tuple of ids again from its last result: a list page asks for
+    base columns (creation time, stage...) once per field derived from them. Lists returned for a
+    tuple are shared, hence read-only."""
+    last_rids: Sequence[int] | None = None
+    last: list[Any] = []
+
+    def shared(rids: Sequence[int]) -> list[Any]:
+        nonlocal last_rids, last
+        if rids is last_rids:
+            return last
+        result = many(rids)
+        if type(rids) is tuple:
+            last_rids, last = rids, result
+        return result
+
+    return shared
+
+
 class Kit:
     """Factories of value generators for one table.
 
     Per-row hashes use CPython's tuple hash of ints (``hash((key, rid))``): ints are not subject
     to hash randomisation, the algorithm is fixed since Python 3.8 and it is ~6x faster than a
     pure-Python splitmix64, so the same seed gives the same portal in every process.
+
+    Every factory also registers the generator's column form (:meth:`many`): the values of many ids
+    in one list comprehension, equal to mapping the generator over them, which is what list pages
+    and column scans need.
     """
 
     def __init__(self, seed: int, entity: str, ids: array[int]) -> None:
         self.base = salt(seed, entity)
         self.first = first = ids[0] if ids else 1
+        self._many: dict[Gen, Many] = {}
+        self._picks: dict[Gen, tuple[int, list[Any]]] = {}  # pick generator -> (key, table)
+        self._mapped: dict[Gen, Mapped] = {}
         width = (ids[-1] - first + 1) if ids else 1
         span = HISTORY - DAY
         slot = max(1, span // width)
@@ -95,8 +144,41 @@ class Kit:
             r = hash((km, rid))
             return c if r % 100 < 30 else c + (r >> 8) % max(1, BASE_EPOCH - c)
 
-        self.created = created
-        self.modified = modified
+        def created_many(rids: Sequence[int]) -> list[Any]:
+            pairs = zip(rids, _hashes(kc, rids), strict=True)
+            return [start + (rid - first) * span // width + r % slot for rid, r in pairs]
+
+        self.created = self._column(created, created_many)
+        created_col = self.many(created)
+
+        def modified_many(rids: Sequence[int]) -> list[Any]:
+            pairs = zip(created_col(rids), _hashes(km, rids), strict=True)
+            return [c if r % 100 < 30 else c + (r >> 8) % max(1, BASE_EPOCH - c) for c, r in pairs]
+
+        self.modified = self._column(modified, modified_many)
+
+    def _column(self, gen: G, many: Many) -> G:
+        self._many[gen] = _shared(many)
+        return gen
+
+    def _finite(self, gen: G, mapped: Mapped) -> G:
+        """Register a generator that draws from a few values; its column form is ``mapped(identity)``."""
+        self._mapped[gen] = mapped
+        return self._column(gen, mapped(_identity))
+
+    def mapper(self, gen: Gen) -> Mapped | None:
+        """``fn -> (rids -> [fn(gen(rid)) for rid in rids])`` with ``fn`` called once per value, for
+        generators that draw from a few values (pick, maybe of those, chance, const, a ref into a
+        table of at most 4,096 ids); None for the others."""
+        return self._mapped.get(gen)
+
+    def many(self, gen: Gen) -> Many:
+        """The column form of ``gen``: ``many(rids) == [gen(rid) for rid in rids]``. Generators that
+        no factory made (composed lambdas) are mapped over the ids."""
+        found = self._many.get(gen)
+        if found is not None:
+            return found
+        return lambda rids: list(map(gen, rids))
 
     def key(self, name: str) -> int:
         return mix64(self.base ^ salt(name))
@@ -104,12 +186,40 @@ class Kit:
     def hasher(self, name: str) -> Callable[[int], int]:
         """``rid -> int`` (may be negative; ``%`` and ``>>`` of it are still uniform)."""
         k = self.key(name)
-        return lambda rid: hash((k, rid))
+        return self._column(lambda rid: hash((k, rid)), lambda rids: list(_hashes(k, rids)))
 
-    def between(self, name: str, rid: int) -> int:
+    def moment(self, name: str) -> Gen:
         """A moment between creation and modification."""
-        created, modified = self.created(rid), self.modified(rid)
-        return created + self.hasher(name)(rid) % (modified - created + 1)
+        k, created, modified = self.key(name), self.created, self.modified
+
+        def gen(rid: int) -> int:
+            c = created(rid)
+            return c + hash((k, rid)) % (modified(rid) - c + 1)
+
+        def many(rids: Sequence[int]) -> list[Any]:
+            triples = zip(_hashes(k, rids), created_many(rids), modified_many(rids), strict=True)
+            return [c + r % (m - c + 1) for r, c, m in triples]
+
+        created_many, modified_many = self.many(created), self.many(modified)
+        return self._column(gen, many)
+
+    def combine(self, fn: Callable[..., T], *gens: Gen) -> Callable[[int], T]:
+        """``rid -> fn(gens[0](rid), gens[1](rid), ...)``."""
+        columns = [self.many(gen) for gen in gens]
+        one: Callable[[int], T]
+        if len(gens) == 1:
+            (gen,) = gens
+            one = lambda rid: fn(gen(rid))  # noqa: E731
+        elif len(gens) == 2:
+            first, second = gens
+            one = lambda rid: fn(first(rid), second(rid))  # noqa: E731
+        else:
+            one = lambda rid: fn(*[gen(rid) for gen in gens])  # noqa: E731
+        return self._column(one, lambda rids: list(map(fn, *[column(rids) for column in columns])))
+
+    def ident(self) -> Gen:
+        """The row's own id."""
+        return self._column(lambda rid: rid, list)
 
     # --- generic factories
     def pick(
@@ -120,46 +230,95 @@ class Kit:
             if weights is None
             else [o for o, w in zip(options, weights, strict=True) for _ in range(w)]
         )
-        h, n = self.hasher(name), len(table)
-        return lambda rid: table[h(rid) % n]
+        k, n = self.key(name), len(table)
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:
+            out = [fn(option) for option in table]
+            return lambda rids: [out[r % n] for r in _hashes(k, rids)]
+
+        gen = self._finite(lambda rid: table[hash((k, rid)) % n], mapped)
+        self._picks[gen] = (k, table)
+        return gen
 
     def maybe(self, name: str, percent: int, gen: Gen) -> Gen:
         """``gen(rid)`` in ``percent`` % of rows, None otherwise."""
-        h = self.hasher(name + "?")
-        return lambda rid: gen(rid) if h(rid) % 100 < percent else None
+        k = self.key(name + "?")
+        one: Gen = lambda rid: gen(rid) if hash((k, rid)) % 100 < percent else None  # noqa: E731
+
+        def masked(inner: Many, none: Any) -> Many:
+            def many(rids: Sequence[int]) -> list[Any]:
+                mask = [r % 100 < percent for r in _hashes(k, rids)]
+                values = iter(inner(list(compress(rids, mask))))
+                return [next(values) if m else none for m in mask]
+
+            return many
+
+        inner_mapped = self._mapped.get(gen)
+        if inner_mapped is None:
+            return self._column(one, masked(self.many(gen), None))
+        if gen not in self._picks:
+            return self._finite(one, lambda fn: masked(inner_mapped(fn), fn(None)))
+        kp, table = self._picks[gen]
+        n = len(table)
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:  # one pass: both hashes of a row at once
+            out, none = [fn(option) for option in table], fn(None)
+
+            def many(rids: Sequence[int]) -> list[Any]:
+                pairs = zip(_hashes(k, rids), _hashes(kp, rids), strict=True)
+                return [out[p % n] if r % 100 < percent else none for r, p in pairs]
+
+            return many
+
+        return self._finite(one, mapped)
 
     def chance(self, name: str, percent: int) -> Callable[[int], bool]:
-        h = self.hasher(name)
-        return lambda rid: h(rid) % 100 < percent
+        k = self.key(name)
+
+        def mapped(fn: Callable[[Any], Any]) -> Many:
+            yes, no = fn(True), fn(False)
+            return lambda rids: [yes if r % 100 < percent else no for r in _hashes(k, rids)]
+
+        return self._finite(lambda rid: hash((k, rid)) % 100 < percent, mapped)
 
     def number(self, name: str, lo: int, hi: int) -> Callable[[int], int]:
-        h, n = self.hasher(name), hi - lo + 1
-        return lambda rid: lo + h(rid) % n
+        k, n = self.key(name), hi - lo + 1
+        return self._column(
+            lambda rid: lo + hash((k, rid)) % n, lambda rids: [lo + r % n for r in _hashes(k, rids)]
+        )
 
     def money(self, name: str, lo: int, hi: int) -> Callable[[int], float]:
         """Amounts with cents; round thousands in half of the rows, as people type them."""
-        h, n = self.hasher(name), hi - lo + 1
+        k, n = self.key(name), hi - lo + 1
 
-        def gen(rid: int) -> float:
-            r = h(rid)
+        def amount(r: int) -> float:
             whole = lo + r % n
             if r & 1:
                 return float(whole - whole % 1000)
             return round(whole + (r >> 40) % 100 / 100, 2)
 
-        return gen
+        return self._column(
+            lambda rid: amount(hash((k, rid))), lambda rids: list(map(amount, _hashes(k, rids)))
+        )
 
     def ref(self, name: str, ids: array[int], percent: int = 100) -> Gen:
         """An id taken from another table's seeded ids (None in 100-percent % of rows)."""
         if not ids:
-            return lambda rid: None
-        h, n = self.hasher(name), len(ids)
+            return self.const(None)
+        k, n = self.key(name), len(ids)
 
         def gen(rid: int) -> int | None:
-            r = h(rid)
+            r = hash((k, rid))
             return ids[r % n] if (r >> 32) % 100 < percent else None
 
-        return gen
+        def of(out: Sequence[Any], none: Any) -> Many:
+            if percent >= 100:
+                return lambda rids: [out[r % n] for r in _hashes(k, rids)]
+            return lambda rids: [out[r % n] if (r >> 32) % 100 < percent else none for r in _hashes(k, rids)]
+
+        if n > _FEW:  # no copy of a big table per renderer
+            return self._column(gen, of(ids, None))
+        return self._finite(gen, lambda fn: of([fn(x) for x in ids], fn(None)))
 
     def const(self, value: Any) -> Gen:
-        return lambda rid: value
+        return self._finite(lambda rid: value, lambda fn: _repeat(fn(value)))

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import phpjson
+from . import fastjson, phpjson
 from .auth import Principal, authenticate_webhook
 from .errors import RestError, method_not_found
 from .faults import HTML_ERROR_PAGE, Fault
@@ -22,10 +22,17 @@ _GATEWAY_TIMEOUT_PAGE = (
 )
 
 
-def json_response(body: Any, status: int = 200, extra_headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: Any,
+    status: int = 200,
+    extra_headers: dict[str, str] | None = None,
+    *,
+    reference: bool = False,
+) -> web.Response:
+    """A JSON response as PHP writes it (``reference``: with the slow reference encoder)."""
     headers = {"Access-Control-Allow-Origin": "*", **(extra_headers or {})}
     return web.Response(
-        body=phpjson.dumps(body),
+        body=(phpjson.dumps if reference else fastjson.dumps)(body),
         status=status,
         content_type="application/json",
         charset="utf-8",
@@ -111,7 +118,8 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
         await portal.clock.sleep(min(outcome.cost, portal.config.request_timeout))
     if outcome.timed_out:
         return web.Response(text=_GATEWAY_TIMEOUT_PAGE, status=504, content_type="text/html")
-    response = json_response(outcome.body, outcome.status, {"X-Bitrix-Rest-Time": f"{outcome.cost:.6f}"})
+    headers = {"X-Bitrix-Rest-Time": f"{outcome.cost:.6f}"}
+    response = json_response(outcome.body, outcome.status, headers, reference=portal.reference)
     if Fault.TRUNCATED in faults and response.body is not None:
         raw = bytes(response.body)  # type: ignore[arg-type]
         response.body = raw[: max(1, len(raw) // 2)]

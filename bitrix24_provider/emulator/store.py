@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .fields import ITEM_TYPES, SCHEMAS, Schema
 from .generators import AUDIT, build_gens
 from .rules import defaults, derive
-from .seeding import Gen, Kit, mix64, salt, seed_ids, step_after
+from .seeding import Gen, Kit, Many, Mapped, mix64, salt, seed_ids, step_after
 
 if TYPE_CHECKING:
     from .config import EmulatorConfig
@@ -49,7 +49,16 @@ def _first_id(seed: int, entity: str) -> int:
 class Table:
     """One entity's rows."""
 
-    def __init__(self, entity: str, schema: Schema, ids: array[int], gens: dict[str, Gen], seed: int) -> None:
+    def __init__(
+        self,
+        entity: str,
+        schema: Schema,
+        ids: array[int],
+        gens: dict[str, Gen],
+        many: dict[str, Many],
+        mapped: dict[str, Mapped],
+        seed: int,
+    ) -> None:
         self.entity = entity
         self.schema = schema
         #: Live ids, ascending. Read it, never change it from outside.
@@ -57,6 +66,10 @@ class Table:
         #: Bumped on every write (lets callers cache derived data).
         self.version = 0
         self._gens = gens
+        self._many = many
+        self._mapped = mapped
+        #: Data callers derive from the generators alone (never from writes), e.g. rendered columns.
+        self.derived: dict[Any, Any] = {}
         self._seed = seed
         self._added: dict[int, dict[str, Any]] = {}
         self._overrides: dict[int, dict[str, Any]] = {}
@@ -91,13 +104,49 @@ class Table:
             return [gens[code](rid) for code in codes]
         return [over[code] if code in over else gens[code](rid) for code in codes]
 
+    def columns(self, rids: Sequence[int], codes: Sequence[str]) -> list[list[Any]]:
+        """Several fields of many existing rows, one list per field aligned with ``rids`` (the hot
+        path of list pages): what :meth:`values` gives row by row."""
+        rids = tuple(rids)  # generators share base columns between fields for a tuple (read-only)
+        cols = [self._many[code](rids) for code in codes]
+        added, overrides = self._added, self._overrides
+        if (added or overrides) and any(rid in added or rid in overrides for rid in rids):
+            cols = [list(col) for col in cols]
+            for i, rid in enumerate(rids):
+                row = added.get(rid)
+                if row is not None:
+                    for col, code in zip(cols, codes, strict=True):
+                        col[i] = row.get(code)
+                    continue
+                over = overrides.get(rid)
+                if over is not None:
+                    for col, code in zip(cols, codes, strict=True):
+                        if code in over:
+                            col[i] = over[code]
+        return cols
+
+    def touched(self, rids: Sequence[int]) -> bool:
+        """Whether any of ``rids`` was added or updated through the API (its values are not the
+        generators' any more)."""
+        added, overrides = self._added, self._overrides
+        return bool(added or overrides) and any(rid in added or rid in overrides for rid in rids)
+
+    def generated(self, code: str) -> Many:
+        """The generator's column form for ``code``: writes are not applied (see :meth:`touched`)."""
+        return self._many[code]
+
+    def generated_as(self, code: str, fn: Callable[[Any], Any]) -> Many | None:
+        """:meth:`generated` with ``fn`` applied to each value, ``fn`` called once per distinct value;
+        only for fields drawn from a few values (None for the others)."""
+        mapper = self._mapped.get(code)
+        return None if mapper is None else mapper(fn)
+
     def column(self, code: str) -> list[Any]:
         """All values of one field, aligned with :attr:`ids`; cached (a few fields) and kept
         current on writes, so repeated scans of big tables are list lookups."""
         col = self._columns.pop(code, None)
         if col is None:
-            gen = self._gens[code]
-            col = [gen(rid) for rid in self.ids]
+            col = self._many[code](self.ids)
             for rid, row in self._added.items():
                 col[self._index(rid)] = row.get(code)
             for rid, over in self._overrides.items():
@@ -199,8 +248,11 @@ class Store:
         self.tables: dict[str, Table] = {}
         for entity in ENTITIES:
             ids = self._seeded[entity]
-            gens = build_gens(entity, Kit(seed, entity, ids), self._seeded)
-            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, seed)
+            kit = Kit(seed, entity, ids)
+            gens = build_gens(entity, kit, self._seeded)
+            many = {code: kit.many(gen) for code, gen in gens.items()}
+            mapped = {code: m for code, gen in gens.items() if (m := kit.mapper(gen)) is not None}
+            self.tables[entity] = Table(entity, SCHEMAS[entity], array("q", ids), gens, many, mapped, seed)
 
     @classmethod
     def seeded(cls, config: EmulatorConfig) -> Store:
