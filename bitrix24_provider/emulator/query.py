@@ -358,6 +358,9 @@ def run_query(src: Source, node: Filter, order: Order, start: int, *, limit: int
     """One page of ids. ``start < 0`` returns the first page without counting; otherwise ``start``
     is floored to a multiple of ``limit`` and the matching rows are counted for ``total``."""
     ids = src.ids
+    offset = start // limit * limit if start >= 0 else -1
+    if _impossible(node):  # e.g. ">ID" with an empty or unresolved value: no row can match
+        return _page(ids, [], 0 if offset >= 0 else None, offset)
     lo, hi, members, rest = _id_range(node)
     lo_i = 0 if lo is None else bisect_left(ids, lo)
     hi_i = len(ids) if hi is None else bisect_right(ids, hi)
@@ -367,7 +370,6 @@ def run_query(src: Source, node: Filter, order: Order, start: int, *, limit: int
         positions = sorted({i for i in found if i < len(ids) and ids[i] in members})
     else:
         positions = range(lo_i, max(lo_i, hi_i))
-    offset = start // limit * limit if start >= 0 else -1
     by_id = not order or order[0][0].code == "ID"
     pred = compile_filter(rest, src, scan_all=offset >= 0 or not by_id)
     if by_id:
@@ -391,6 +393,11 @@ def run_query(src: Source, node: Filter, order: Order, start: int, *, limit: int
     if offset < 0:
         return _page(ids, matched[:limit], None, offset)
     return _page(ids, matched[offset : offset + limit], len(matched), offset)
+
+
+def _impossible(node: Filter) -> bool:
+    """Whether an AND filter holds a condition no value meets (answered without reading a row)."""
+    return not node.any_of and any(c.never and not c.negate for c in node.conds)
 
 
 def _page(ids: Sequence[int], window: Sequence[int], total: int | None, offset: int) -> Page:

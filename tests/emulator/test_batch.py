@@ -134,6 +134,22 @@ async def test_reference_typed_substitution_and_embedded_strings(portal: PortalC
     assert result["result_error"]["missing_path"]["error_description"] == "ID is not defined or invalid."
 
 
+async def test_a_chain_past_its_short_page_gets_empty_pages(portal: PortalClient) -> None:
+    ids = (await portal.get("/_emulator/ids/deal")).body["ids"]
+    base = "crm.deal.list?select[]=ID&order[ID]=ASC&start=-1"
+    cmd = {
+        "c0": f"{base}&filter[>ID]={ids[-3]}",  # the last two rows: a short page
+        "c1": f"{base}&filter[>ID]=$result[c0][49][ID]",  # resolves to the whole c0 list: no id
+        "c2": f"{base}&filter[>ID]=$result[c1][49][ID]&filter[<=ID]={ids[-1]}",
+        "c3": f"{base}&filter[<ID]=0&start=0",  # impossible, counted: total 0
+    }
+    result = (await portal.call("batch", {"cmd": cmd})).body["result"]
+    assert [int(r["ID"]) for r in result["result"]["c0"]] == ids[-2:]
+    assert result["result"]["c1"] == [] and result["result"]["c2"] == [] and result["result"]["c3"] == []
+    assert result["result_error"] == []
+    assert result["result_total"]["c3"] == 0
+
+
 async def test_reference_to_a_failed_command(portal: PortalClient) -> None:
     cmd = {"bad": "crm.deal.get?id=99999999", "next": "crm.deal.get?id=$result[bad][ID]"}
     result = (await portal.call("batch", {"cmd": cmd})).body["result"]
