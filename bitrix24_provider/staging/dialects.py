@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, CursorResult
 
 from .columns import Column, Kind
@@ -26,6 +25,34 @@ def run(conn: Connection, sql: str) -> CursorResult[Any]:
 
 def _cols(names: Iterable[str]) -> str:
     return ", ".join(quote(n) for n in names)
+
+
+class DriverParams:
+    """Placeholders in the driver's own style, for ``executemany`` straight on the driver (SQLAlchemy's
+    per-row parameter processing costs more than the insert itself for wide rows)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.style = conn.dialect.paramstyle
+
+    def sql(self, text: str) -> str:
+        """Literal SQL between placeholders (``%`` is a placeholder character in format styles)."""
+        return text.replace("%", "%%") if self.style in ("format", "pyformat") else text
+
+    def marks(self, count: int) -> list[str]:
+        if self.style == "qmark":
+            return ["?"] * count
+        if self.style == "format":
+            return ["%s"] * count
+        if self.style == "numeric":
+            return [f":{i + 1}" for i in range(count)]
+        if self.style == "pyformat":
+            return [f"%(p{i})s" for i in range(count)]
+        return [f":p{i}" for i in range(count)]  # named
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> Sequence[Any]:
+        if self.style in ("named", "pyformat"):
+            return [{f"p{i}": v for i, v in enumerate(row)} for row in rows]
+        return rows
 
 
 class Dialect:
@@ -51,7 +78,9 @@ class Dialect:
         """A canonical value (see :func:`~.columns.convert`) as the driver should receive it."""
         return value
 
-    def adapt_rows(self, rows: Iterable[Sequence[Any]], columns: Sequence[Column]) -> list[tuple[Any, ...]]:
+    def adapt_rows(self, rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> Sequence[Sequence[Any]]:
+        if type(self).adapt is Dialect.adapt:  # nothing to adapt
+            return rows
         kinds = [c.kind for c in columns]
         return [tuple(self.adapt(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows]
 
@@ -111,8 +140,10 @@ class Dialect:
         # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join
         return f"{self.insert_select(target, source, names)} WHERE true ON CONFLICT ({_cols(key)}) {action}"
 
-    def upsert_values(self, table: TableName, names: Sequence[str], key: Sequence[str]) -> str:
-        binds = ", ".join(f":p{i}" for i in range(len(names)))
+    def upsert_values(
+        self, table: TableName, names: Sequence[str], key: Sequence[str], params: DriverParams
+    ) -> str:
+        binds = ", ".join(params.marks(len(names)))
         updates = [n for n in names if n not in key]
         action = (
             "DO UPDATE SET " + ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in updates)
@@ -120,7 +151,8 @@ class Dialect:
             else "DO NOTHING"
         )
         return (
-            f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds}) ON CONFLICT ({_cols(key)}) {action}"
+            f"{params.sql(f'INSERT INTO {table.sql} ({_cols(names)}) VALUES (')}{binds}"
+            f"{params.sql(f') ON CONFLICT ({_cols(key)}) {action}')}"
         )
 
     def load(
@@ -138,18 +170,19 @@ class Dialect:
             return
         names = [c.name for c in columns]
         values = self.adapt_rows(rows, columns)
+        params = DriverParams(conn)
         if key and replace_existing:
             positions = [names.index(k) for k in key]
-            match = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
-            conn.execute(
-                text(f"DELETE FROM {table.sql} WHERE {match}"),
-                [{f"k{i}": row[p] for i, p in enumerate(positions)} for row in values],
-            )
-        binds = ", ".join(f":p{i}" for i in range(len(names)))
-        conn.execute(
-            text(f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds})"),
-            [{f"p{i}": v for i, v in enumerate(row)} for row in values],
-        )
+            marks = params.marks(len(key))
+            match = " AND ".join(f"{params.sql(quote(k))} = {m}" for k, m in zip(key, marks, strict=True))
+            keys = [tuple(row[p] for p in positions) for row in values]
+            conn.exec_driver_sql(f"DELETE FROM {params.sql(table.sql)} WHERE {match}", params.rows(keys))
+        conn.exec_driver_sql(self._insert(table, names, params), params.rows(values))
+
+    @staticmethod
+    def _insert(table: TableName, names: Sequence[str], params: DriverParams) -> str:
+        binds = ", ".join(params.marks(len(names)))
+        return f"{params.sql(f'INSERT INTO {table.sql} ({_cols(names)}) VALUES (')}{binds})"
 
 
 class SQLiteDialect(Dialect):
@@ -165,11 +198,6 @@ class SQLiteDialect(Dialect):
     }
     upserts = True
 
-    def adapt(self, value: Any, kind: Kind) -> Any:
-        if kind == "boolean" and value is not None:
-            return 1 if value else 0
-        return value
-
     def load(
         self,
         conn: Connection,
@@ -182,13 +210,12 @@ class SQLiteDialect(Dialect):
         if not rows:
             return
         names = [c.name for c in columns]
-        values = self.adapt_rows(rows, columns)
+        params = DriverParams(conn)  # sqlite3 stores True/False as 1/0 itself
         if key and replace_existing:
-            sql = self.upsert_values(table, names, key)
+            sql = self.upsert_values(table, names, key, params)
         else:
-            binds = ", ".join(f":p{i}" for i in range(len(names)))
-            sql = f"INSERT INTO {table.sql} ({_cols(names)}) VALUES ({binds})"
-        conn.execute(text(sql), [{f"p{i}": v for i, v in enumerate(row)} for row in values])
+            sql = self._insert(table, names, params)
+        conn.exec_driver_sql(sql, params.rows(rows))
 
 
 class PostgresDialect(Dialect):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.staging.columns import (
+    KINDS,
     camel_to_upper,
     convert,
+    convert_column,
     fields_call,
     infer_kind,
     kinds_from_description,
@@ -159,3 +163,65 @@ def test_bounds_from_state_and_data_interval():
 
 def test_json_values_stay_json():
     assert json.loads(convert([{"VALUE": "+1"}], "json", "PHONE")) == [{"VALUE": "+1"}]
+
+
+_SAMPLES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "Y",
+            "N",
+            "y",
+            "n",
+            "1",
+            "0",
+            "true",
+            "no",
+            "12",
+            " 12 ",
+            "-3",
+            "1.5",
+            "1e3",
+            "nan",
+            "inf",
+            "1_000",
+            "٣",
+            "²",
+            "2024-08-30T14:29:00+02:00",
+            "2024-08-30T14:29:00Z",
+            " 2024-08-30T14:29:00+03:00",
+            "2024-08-30",
+            "30.08.2024",
+            "not a date",
+        ]
+    ),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(KINDS), values=st.lists(_SAMPLES, max_size=8))
+def test_a_column_converts_like_each_value(kind, values):
+    """The inline fast paths of convert_column give exactly what convert gives, or fail the same way."""
+    expected: list[object] = []
+    failure = None
+    for value in values:
+        try:
+            expected.append(convert(value, kind, "C"))
+        except ValueConversionError as error:
+            failure = error
+            break
+    if failure is not None:
+        with pytest.raises(ValueConversionError):
+            convert_column(values, kind, "C")
+        return
+    converted = convert_column(values, kind, "C")
+    assert converted == expected
+    assert [type(v) for v in converted] == [type(v) for v in expected]
