@@ -160,10 +160,10 @@ class Exporter:
         if "start" in params:
             raise ValueError("do not pass 'start': get_all and iter_all page by themselves")
         plan = keyset_plan(method, params)
-        if ranges is not None and plan is None:
-            raise ValueError(f"ranges resume a keyset export, but {method} with these params pages by offset")
         if ranges is not None:
-            source = self._keyset(plan, limit, _checked_ranges(ranges), on_ranges)  # type: ignore[arg-type]
+            if plan is None:
+                raise ValueError(f"ranges resume a keyset export; {method} with these params pages by offset")
+            source = self._keyset(plan, limit, _checked_ranges(ranges), on_ranges)
         elif plan is None:
             _report(on_ranges, None)
             source = self._offset(method, params)
