@@ -29,6 +29,18 @@ POSTGRES_DSN = os.environ.get("B24_TEST_POSTGRES", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("B24_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+def airflow_at_least(version: str, why: str) -> pytest.MarkDecorator:
+    """Skip a test on Airflow versions older than *version* (the provider supports 3.1+; some
+    features need later versions)."""
+    import airflow
+    from packaging.version import Version
+
+    current = airflow.__version__
+    return pytest.mark.skipif(
+        Version(current) < Version(version), reason=f"needs Airflow {version}+ ({why}); this is {current}"
+    )
+
+
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

@@ -14,6 +14,7 @@ import pytest
 
 from bitrix24_provider import __version__
 from bitrix24_provider.get_provider_info import get_provider_info
+from tests.conftest import airflow_at_least
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
 PACKAGE = "airflow-provider-bitrix24"
@@ -123,6 +124,7 @@ def providers_manager():
     return ProvidersManager()
 
 
+@airflow_at_least("3.2", "the declarative connection form")
 class TestProvidersManager:
     def test_provider_is_discovered(self, providers_manager):
         provider = providers_manager.providers[PACKAGE]

@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException
+
+try:
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow < 3.2
+    from airflow.configuration import conf  # type: ignore[assignment]
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
 
 from bitrix24_provider.client import BitrixError
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook

@@ -17,6 +17,7 @@ from bitrix24_provider.hooks.bitrix24 import (
     normalize_watermark,
     parse_connection,
 )
+from tests.conftest import airflow_at_least
 from tests.hooks.support import (
     CONN_ID,
     NO_RETRY,
@@ -365,6 +366,7 @@ class TestData:
         assert client.settings.batch_size == 10
         assert client.settings.retry.base == 0.1
 
+    @airflow_at_least("3.3.2", "before it common-compat reads connections through a sync call in a thread")
     def test_aget_client_never_uses_sync_connection_access(self, monkeypatch, portal):
         """Triggers must not block the event loop: only ``aget_connection`` may be used."""
         webhook_conn(monkeypatch, portal)

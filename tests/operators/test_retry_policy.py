@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from airflow.sdk import DAG, RetryDecision, RetryPolicy
-from airflow.sdk.definitions.retry_policy import RetryAction
+from airflow.sdk import DAG
+
+try:
+    from airflow.sdk import RetryDecision, RetryPolicy
+    from airflow.sdk.definitions.retry_policy import RetryAction
+except ImportError:  # pragma: no cover - Airflow < 3.3
+    pytest.skip("retry_policy arrived in Airflow 3.3", allow_module_level=True)
 
 from bitrix24_provider.client.errors import (
     AccessDenied,

@@ -9,9 +9,14 @@ from datetime import timedelta
 import pendulum
 import pytest
 from airflow.sdk import DAG, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowException
 
-from bitrix24_provider.sensors.bitrix24 import Bitrix24ChangeSensor
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+
+from bitrix24_provider.sensors.bitrix24 import AirflowSensorTimeout, Bitrix24ChangeSensor
 from bitrix24_provider.triggers.bitrix24 import Bitrix24ChangeTrigger
 from tests.hooks.support import NO_RETRY, emulator_ids, newest, rest, running, set_conn, webhook_conn
 

@@ -256,6 +256,7 @@ class MemorySupervisor:
 @pytest.fixture
 def task_state_store(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Airflow's real ``TaskStateStoreAccessor`` for one task instance (same object for every try)."""
+    pytest.importorskip("airflow.sdk._shared.state", reason="task_state_store arrived in Airflow 3.3")
     from airflow.sdk._shared.state import TaskScope
     from airflow.sdk.execution_time import task_runner
     from airflow.sdk.execution_time.context import TaskStateStoreAccessor

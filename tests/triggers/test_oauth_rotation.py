@@ -16,6 +16,7 @@ import pytest
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 from bitrix24_provider.hooks.oauth_tokens import fingerprint
 from bitrix24_provider.triggers.bitrix24 import Bitrix24ChangeTrigger
+from tests.conftest import airflow_at_least
 from tests.hooks.rotation_support import fresh_variable, refresh_grant, store_tokens, stored_tokens
 from tests.hooks.support import emulator_stats, newest, oauth_extra, running, set_conn
 
@@ -65,6 +66,7 @@ def run_trigger(trigger: Bitrix24ChangeTrigger) -> Any:
     )
 
 
+@airflow_at_least("3.3", "the in-process trigger runner these tests drive")
 def test_the_trigger_refreshes_and_stores_the_rotated_tokens_off_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
     supervisor_messages: list[dict[str, Any]],
@@ -106,6 +108,7 @@ def test_the_trigger_refreshes_and_stores_the_rotated_tokens_off_the_event_loop(
         assert secret not in repr(event.payload)
 
 
+@airflow_at_least("3.3", "the in-process trigger runner these tests drive")
 def test_the_trigger_takes_over_a_token_another_task_rotated_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
     supervisor_messages: list[dict[str, Any]],
