@@ -74,16 +74,6 @@ class Dialect:
     def type_sql(self, kind: Kind) -> str:
         return self.types[kind]
 
-    def adapt(self, value: Any, kind: Kind) -> Any:
-        """A canonical value (see :func:`~.columns.convert`) as the driver should receive it."""
-        return value
-
-    def adapt_rows(self, rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> Sequence[Sequence[Any]]:
-        if type(self).adapt is Dialect.adapt:  # nothing to adapt
-            return rows
-        kinds = [c.kind for c in columns]
-        return [tuple(self.adapt(v, k) for v, k in zip(row, kinds, strict=True)) for row in rows]
-
     # -- DDL --------------------------------------------------------------------------------
 
     def create_table(self, table: TableName, columns: Sequence[Column], key: Sequence[str] | None) -> str:
@@ -169,15 +159,14 @@ class Dialect:
         if not rows:
             return
         names = [c.name for c in columns]
-        values = self.adapt_rows(rows, columns)
         params = DriverParams(conn)
         if key and replace_existing:
             positions = [names.index(k) for k in key]
             marks = params.marks(len(key))
             match = " AND ".join(f"{params.sql(quote(k))} = {m}" for k, m in zip(key, marks, strict=True))
-            keys = [tuple(row[p] for p in positions) for row in values]
+            keys = [tuple(row[p] for p in positions) for row in rows]
             conn.exec_driver_sql(f"DELETE FROM {params.sql(table.sql)} WHERE {match}", params.rows(keys))
-        conn.exec_driver_sql(self._insert(table, names, params), params.rows(values))
+        conn.exec_driver_sql(self._insert(table, names, params), params.rows(rows))
 
     @staticmethod
     def _insert(table: TableName, names: Sequence[str], params: DriverParams) -> str:
