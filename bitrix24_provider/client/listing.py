@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batch import Command, send_batch
+from .batch import BatchOutcome, Command, send_batch
 from .errors import IncompleteResultError, InvalidParams, OperationTimeLimit
 from .families import ListFamily, family_of
 from .settings import ClientSettings
@@ -58,6 +58,17 @@ class _ChainEnd:
 
 
 Queue = asyncio.Queue[Page | _ChainEnd]
+
+
+@dataclass
+class _Step:
+    """What one batch of a keyset chain gave: its trusted pages, the new cursor, whether the chain's
+    range is done, and the operating block that stopped it early."""
+
+    pages: list[Page]
+    cursor: int
+    done: bool
+    block: OperationTimeLimit | None = None
 
 
 def rows_of(result: Any, family: ListFamily) -> Page:
@@ -301,7 +312,6 @@ class Exporter:
         self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: Queue
     ) -> None:
         cursor, stalled, blocked = lo, 0, 0
-        stats = self.transport.stats
         if est_pages <= 2:  # probably one short page or none, e.g. a finished range of a resumed export
             rows = await self._direct(plan, plan.params(cursor, hi))
             _check(plan, rows, cursor, hi)
@@ -311,64 +321,98 @@ class Exporter:
             if len(rows) < PAGE:
                 return
             est_pages = _TAIL_PAGES
-        while True:
-            size = min(self.settings.batch_size, max(2, est_pages + 1))
-            commands = {"c0": Command(plan.method, plan.params(cursor, hi))}
-            for i in range(1, size):
-                commands[f"c{i}"] = Command(plan.method, plan.params(plan.family.reference(f"c{i - 1}"), hi))
-            outcome = await send_batch(self.transport, commands)
-            progressed, done, block = 0, False, None
-            for i in range(size):
-                key = f"c{i}"
-                error = outcome.errors.get(key)
-                if isinstance(error, OperationTimeLimit):
-                    self.transport.throttle.budget.block(plan.method)
-                    stats.retries["operation_time_limit"] += 1
-                    block = error
-                    break
-                if error is not None:
-                    raise error
-                if key not in outcome.results:
-                    stats.retries["missing_command"] += 1
-                    break
-                rows = rows_of(outcome.results[key], plan.family)
-                if not _valid(plan, rows, cursor, hi):
-                    stats.retries["corrupt_page"] += 1
-                    break
-                confirmed = not rows
-                if confirmed:  # an empty page in a batch may be a silently emptied one: confirm
-                    rows = await self._direct(plan, plan.params(cursor, hi))
-                    _check(plan, rows, cursor, hi)
-                    if rows:
-                        stats.retries["silent_empty"] += 1
-                else:
-                    stats.rows += len(rows)
-                if rows:
+        size = self._chain_batch_size(est_pages)
+        pending = self._send_chain_batch(plan, cursor, hi, size)
+        try:
+            while True:
+                outcome = await pending
+                step = await self._take(plan, outcome, size, cursor, hi)
+                cursor, progressed = step.cursor, len(step.pages)
+                est_pages -= progressed
+                if est_pages < 1:  # the estimate ran out but pages were full: a few more remain
+                    est_pages = _TAIL_PAGES
+                # an operating block resumes the chain after the reset (operating_retries times in a
+                # row); then its typed error says when to come back
+                blocked = blocked + 1 if step.block is not None and not progressed else 0
+                stalled = 0 if progressed or step.block is not None else stalled + 1
+                failure: Exception | None = None
+                if step.done:
+                    pass
+                elif step.block is not None and blocked > self.settings.operating_retries:
+                    failure = step.block
+                elif stalled > self.settings.retry.max_attempts:
+                    failure = IncompleteResultError(
+                        plan.method,
+                        missing_ids=(cursor + 1, hi) if hi is not None else None,
+                        detail=f"the export made no progress after id {cursor}",
+                    )
+                if not step.done and failure is None:
+                    # the next batch goes out before these pages wait for the reader: the portal
+                    # works on it while this client hands them over
+                    size = self._chain_batch_size(est_pages)
+                    pending = self._send_chain_batch(plan, cursor, hi, size)
+                for rows in step.pages:
                     await queue.put(rows)
-                    cursor = int(rows[-1][plan.family.response_id])
-                    progressed += 1
-                if len(rows) < PAGE:
-                    done = True
-                    break
-                if confirmed:
-                    break  # the rest of this batch was emptied too: go on from the new cursor
-            if done:
-                return
-            est_pages -= progressed
-            if est_pages < 1:  # the estimate ran out but pages were full: a few more remain
-                est_pages = _TAIL_PAGES
-            # an operating block resumes the chain after the reset (operating_retries times in a row);
-            # then its typed error says when to come back
-            blocked = blocked + 1 if block is not None and not progressed else 0
-            if block is not None and blocked > self.settings.operating_retries:
-                raise block
-            stalled = 0 if progressed or block is not None else stalled + 1
-            if stalled > self.settings.retry.max_attempts:
-                raise IncompleteResultError(
-                    plan.method,
-                    missing_ids=(cursor + 1, hi) if hi is not None else None,
-                    detail=f"the export made no progress after id {cursor}",
-                )
+                if failure is not None:
+                    raise failure
+                if step.done:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+    def _chain_batch_size(self, est_pages: int) -> int:
+        return min(self.settings.batch_size, max(2, est_pages + 1))
+
+    def _send_chain_batch(
+        self, plan: KeysetPlan, cursor: int, hi: int | None, size: int
+    ) -> asyncio.Task[BatchOutcome]:
+        """``size`` pages after ``cursor``, each command's cursor the last id of the page before."""
+        commands = {"c0": Command(plan.method, plan.params(cursor, hi))}
+        for i in range(1, size):
+            commands[f"c{i}"] = Command(plan.method, plan.params(plan.family.reference(f"c{i - 1}"), hi))
+        return asyncio.create_task(send_batch(self.transport, commands))
+
+    async def _take(
+        self, plan: KeysetPlan, outcome: BatchOutcome, size: int, cursor: int, hi: int | None
+    ) -> _Step:
+        """The pages of one chained batch up to its first short page, an operating block, or a
+        command whose page cannot be trusted (missing, out of order); the chain goes on from there."""
+        stats = self.transport.stats
+        pages: list[Page] = []
+        for i in range(size):
+            key = f"c{i}"
+            error = outcome.errors.get(key)
+            if isinstance(error, OperationTimeLimit):
+                self.transport.throttle.budget.block(plan.method)
+                stats.retries["operation_time_limit"] += 1
+                return _Step(pages, cursor, False, error)
+            if error is not None:
+                raise error
+            if key not in outcome.results:
+                stats.retries["missing_command"] += 1
+                break
+            rows = rows_of(outcome.results[key], plan.family)
+            if not _valid(plan, rows, cursor, hi):
+                stats.retries["corrupt_page"] += 1
+                break
+            confirmed = not rows
+            if confirmed:  # an empty page in a batch may be a silently emptied one: confirm
+                rows = await self._direct(plan, plan.params(cursor, hi))
+                _check(plan, rows, cursor, hi)
+                if rows:
+                    stats.retries["silent_empty"] += 1
+            else:
+                stats.rows += len(rows)
+            if rows:
+                pages.append(rows)
+                cursor = int(rows[-1][plan.family.response_id])
+            if len(rows) < PAGE:
+                return _Step(pages, cursor, True)
+            if confirmed:
+                break  # the rest of this batch was emptied too: go on from the new cursor
+        return _Step(pages, cursor, False)
 
     # -- offset -----------------------------------------------------------------------------
 

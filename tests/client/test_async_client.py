@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bitrix24_provider.client import BitrixAsync, ClientSettings
@@ -120,6 +122,25 @@ async def test_parallel_chains_split_a_large_table(make_portal: MakePortal) -> N
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids("deal")
     assert (await portal.stats())["max_in_flight"] >= 2
+
+
+async def test_a_chain_asks_for_its_next_batch_before_a_slow_reader_takes_the_pages(
+    make_portal: MakePortal,
+) -> None:
+    # one chain of 3-page batches; the reader takes three pages, then stops (a slow SQL write)
+    portal: Portal = await make_portal(deals=2000)
+    settings = ClientSettings(max_parallel_chains=1, batch_size=3)
+    async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
+        pages = bx.iter_all("crm.deal.list", {"select": ["ID"]})
+        taken = [await anext(pages) for _ in range(3)]
+        await asyncio.sleep(0.3)
+        requests = (await portal.stats())["http_requests"]
+        await pages.aclose()
+    # page 1 and the newest id came alone, pages 2-4 in batch 1; the reader holds page 3 and has
+    # room for two more; batch 2 went out before its pages waited for that room, and batch 3
+    # before the chain waited for more: the portal works while the reader is busy
+    assert [len(p) for p in taken] == [50, 50, 50]
+    assert requests == 2 + 3
 
 
 async def test_a_method_that_refuses_the_id_cursor_falls_back_to_offset(make_portal: MakePortal) -> None:
