@@ -1,0 +1,72 @@
+"""The transport's order of work when answers come together: requests first, parsing after."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bitrix24_provider.client import BitrixAsync, ClientSettings
+from bitrix24_provider.client.decoding import DECODERS
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[str]:
+    """An emulator in its own process (its answers arrive while this loop is busy): the webhook."""
+    command = [sys.executable, "-m", "bitrix24_provider.emulator", "--port", "0", "--deals", "12000"]
+    process = subprocess.Popen([*command, "--time-scale", "50"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("READY "), line
+        yield line.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _is_batch_answer(payload: Any) -> bool:
+    result = payload.get("result") if isinstance(payload, dict) else None
+    return isinstance(result, dict) and "result_error" in result
+
+
+async def test_a_request_an_answer_lets_go_is_sent_before_the_next_answer_is_parsed(
+    emulator_process: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # four chains send their first batches together; this client is busy with something else
+    # until all four answers are here
+    events: list[str] = []
+
+    def recording(raw: bytes) -> tuple[Any, str]:
+        payload = json.loads(raw)
+        if _is_batch_answer(payload):
+            events.append("parsed")
+        return payload, "json"
+
+    async def on_sent(_s: Any, _c: Any, params: aiohttp.TraceRequestHeadersSentParams) -> None:
+        if params.url.path.endswith("/batch"):
+            events.append("sent")
+            if events == ["sent"] * 4:
+                asyncio.get_running_loop().call_soon(time.sleep, 0.5)
+
+    monkeypatch.setitem(DECODERS, "recording", recording)
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(on_sent)
+    settings = ClientSettings(max_parallel_chains=4, time_scale=50.0, json_decoder="recording")  # type: ignore[arg-type]
+    async with (
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+        BitrixAsync(emulator_process, verbose=False, settings=settings, client=session) as bx,
+    ):
+        rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
+    assert len({int(r["ID"]) for r in rows}) == len(rows) == 12_000
+
+    # each chain's second batch goes out as soon as its first answer is parsed, before the other
+    # chains' answers (already here) are parsed; parsing them all first leaves the portal idle
+    assert events[:8] == ["sent"] * 4 + ["parsed", "sent", "parsed", "sent"]
