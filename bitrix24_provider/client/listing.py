@@ -70,6 +70,10 @@ class _Step:
     done: bool
     block: OperationTimeLimit | None = None
 
+    @property
+    def rows(self) -> int:
+        return sum(len(page) for page in self.pages)
+
 
 def rows_of(result: Any, family: ListFamily) -> Page:
     """The rows of one list page: a bare list, or the list under the family's wrapper key."""
@@ -323,14 +327,13 @@ class Exporter:
             est_pages = _TAIL_PAGES
         size = self._chain_batch_size(est_pages)
         pending = self._send_chain_batch(plan, cursor, hi, size)
+        seen = 0  # rows this chain delivered from its batches
         try:
             while True:
                 outcome = await pending
                 step = await self._take(plan, outcome, size, cursor, hi)
                 cursor, progressed = step.cursor, len(step.pages)
-                est_pages -= progressed
-                if est_pages < 1:  # the estimate ran out but pages were full: a few more remain
-                    est_pages = _TAIL_PAGES
+                est_pages = _remaining_pages(step, est_pages, lo, hi, seen := seen + step.rows)
                 # an operating block resumes the chain after the reset (operating_retries times in a
                 # row); then its typed error says when to come back
                 blocked = blocked + 1 if step.block is not None and not progressed else 0
@@ -517,6 +520,17 @@ def _checked_ranges(ranges: Sequence[IdRange]) -> list[IdRange]:
         if upto is None or upto > after:
             raise ValueError(f"resume ranges overlap: {checked!r}")
     return checked
+
+
+def _remaining_pages(step: _Step, est_pages: int, lo: int, hi: int | None, seen: int) -> int:
+    """Pages a chain still expects after ``step``. Within a closed range, from the density of the
+    ids it has read so far (the split's estimate, from both ends of the whole table, can be off by
+    several pages for one range, and every page asked for past the short one is wasted server work);
+    in the open last range, what is left of the estimate."""
+    if hi is not None and seen and step.cursor > lo:
+        return math.ceil((hi - step.cursor) * min(1.0, seen / (step.cursor - lo)) / PAGE) + 1
+    left = est_pages - len(step.pages)
+    return left if left >= 1 else _TAIL_PAGES  # the estimate ran out but pages were full: a few more
 
 
 def _density(rows: Page, rid: str) -> float:
