@@ -4,9 +4,11 @@
 ``filter >ID`` from the last row seen, ``start=-1`` (no COUNT on the server), and up to 50 pages
 chained inside one ``batch`` through ``$result[...]`` references. A chain stops at its first short
 page and ignores the commands after it. A large table is split into disjoint ID ranges exported by
-parallel chains. Every page is checked: IDs strictly ascending, inside the chain's range, after the
-cursor. An empty page inside a batch is confirmed by a direct call before a chain is declared done,
-so a batch that silently came back empty cannot truncate the export.
+parallel chains; a chain sends its next batch before it hands the pages of the last one to the
+reader, and sizes its last batch from the density of the ids it has read. Every page is checked:
+IDs strictly ascending, inside the chain's range, after the cursor. An empty page inside a batch
+is confirmed by a direct call before a chain is declared done, so a batch that silently came back
+empty cannot truncate the export.
 
 **Resuming**: the id ranges of a keyset export are reported to ``on_ranges`` as soon as they are
 known (first the whole id space, then the split after the first page). A caller that records, per
