@@ -288,6 +288,16 @@ def convert_column(values: Sequence[Any], kind: Kind, column: str) -> list[Any]:
         return [v if v.__class__ is str and _iso(v) else slow(v, kind, column) for v in values]
     if kind == "double":
         return [number if (number := _finite(v)) is not None else slow(v, kind, column) for v in values]
+    if kind == "date":
+        # Bitrix24 sends dates as "2024-08-30T00:00:00+03:00" (classic CRM) or "2024-08-30"
+        return [
+            d
+            if v.__class__ is str and _plain_date(d := v[:10])
+            else None
+            if v is None or v == ""
+            else slow(v, kind, column)
+            for v in values
+        ]
     return [None if v is None else slow(v, kind, column) for v in values]
 
 
@@ -299,6 +309,18 @@ def _iso(text: str) -> bool:
     """Whether ``datetime.fromisoformat`` reads *text* as it is (else :func:`convert` decides)."""
     try:
         datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _plain_date(text: str) -> bool:
+    """Whether *text* is exactly ``YYYY-MM-DD`` of a real date: :func:`convert` gives it back for any
+    value that starts with it."""
+    if len(text) != 10 or not text.isascii() or _DATE.fullmatch(text) is None:
+        return False
+    try:
+        date.fromisoformat(text)
     except ValueError:
         return False
     return True
