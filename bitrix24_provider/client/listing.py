@@ -363,9 +363,10 @@ class Exporter:
                 if step.done:
                     return
         finally:
-            if not pending.done():
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+            # a batch sent ahead may still run, or may have failed unseen while the chain waited
+            # for the reader: stop it, and take its outcome so no error is left unretrieved
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
 
     def _chain_batch_size(self, est_pages: int) -> int:
         return min(self.settings.batch_size, max(2, est_pages + 1))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from typing import Any
 
 import pytest
 
@@ -141,6 +143,26 @@ async def test_a_chain_asks_for_its_next_batch_before_a_slow_reader_takes_the_pa
     # before the chain waited for more: the portal works while the reader is busy
     assert [len(p) for p in taken] == [50, 50, 50]
     assert requests == 2 + 3
+
+
+async def test_a_batch_sent_ahead_that_fails_unseen_leaves_no_unretrieved_error(
+    make_portal: MakePortal,
+) -> None:
+    portal: Portal = await make_portal(deals=2000)
+    settings = ClientSettings(max_parallel_chains=1, batch_size=3)
+    unhandled: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unhandled.append(context))
+    async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
+        pages = bx.iter_all("crm.deal.list", {"select": ["ID"]})
+        for _ in range(2):  # the first page, then the chain's first
+            await anext(pages)
+        await portal.configure(webhook_code="revoked0000000000")  # the batches sent from now fail
+        await anext(pages)  # the chain moves on and sends its next batch ahead
+        await asyncio.sleep(0.3)  # the reader is busy; the batch sent ahead fails meanwhile
+        await pages.aclose()
+    gc.collect()
+    await asyncio.sleep(0)
+    assert unhandled == []
 
 
 async def test_chains_ask_for_few_pages_past_their_ends(make_portal: MakePortal) -> None:
