@@ -41,6 +41,9 @@ _MAX_REFRESHES = 3
 #: loop passes a request on a kept-alive connection needs from its task's start to its headers on the
 #: wire (2 with aiohttp 3.14, tests/client/test_transport.py) plus one to spare
 _SEND_PASSES = 3
+#: bodies from this size on are parsed in turn (a page of 50 full rows is ~100 KB; small answers parse
+#: in microseconds and keep their place)
+_LARGE_BODY = 16_384
 
 SSLOption = bool | ssl_module.SSLContext | str
 
@@ -202,14 +205,17 @@ class Transport:
                 cause="timeout" if isinstance(error, asyncio.TimeoutError) else "connection",
             ) from None
         self.stats.http_by_status[status] += 1
-        async with self._decoding:
-            # answers that came together are parsed one after another; before each, the loop
-            # passes a few times so that the requests the answers parsed so far let go (a
-            # chain's next batch) reach the wire first: the portal then works while this client
-            # parses, instead of waiting until all of them are parsed
-            for _ in range(_SEND_PASSES):
-                await asyncio.sleep(0)
+        if len(raw) < _LARGE_BODY:
             payload = self._decode(raw)
+        else:
+            async with self._decoding:
+                # large answers that came together are parsed one after another; before each, the
+                # loop passes a few times so that the requests the answers parsed so far let go (a
+                # chain's next batch) reach the wire first: the portal then works while this client
+                # parses, instead of waiting until all of them are parsed
+                for _ in range(_SEND_PASSES):
+                    await asyncio.sleep(0)
+                payload = self._decode(raw)
         if isinstance(payload, Mapping) and "error" in payload:
             raise error_from_response(status, payload, method)
         if status >= 400:
