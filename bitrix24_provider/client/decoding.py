@@ -23,8 +23,8 @@ keys (the last wins) — is read identically by both parsers.
 
 Bodies are decoded on the event-loop thread. Handing large ones to a worker thread was measured and
 dropped: both parsers hold the GIL for the whole parse, so the loop cannot run meanwhile, and the
-hand-over made exports slower and the loop's stalls longer. Instead the transport parses answers
-that came together one at a time and lets the requests they release go out in between.
+hand-over made exports slower and the loop's stalls longer. Instead the transport parses large
+answers that came together one at a time and lets the requests they release go out in between.
 """
 
 from __future__ import annotations

@@ -335,22 +335,11 @@ class Exporter:
                 outcome = await pending
                 step = await self._take(plan, outcome, size, cursor, hi)
                 cursor, progressed = step.cursor, len(step.pages)
-                est_pages = _remaining_pages(step, est_pages, lo, hi, seen := seen + step.rows)
-                # an operating block resumes the chain after the reset (operating_retries times in a
-                # row); then its typed error says when to come back
+                seen += step.rows
+                est_pages = _remaining_pages(step, est_pages, lo, hi, seen)
                 blocked = blocked + 1 if step.block is not None and not progressed else 0
                 stalled = 0 if progressed or step.block is not None else stalled + 1
-                failure: Exception | None = None
-                if step.done:
-                    pass
-                elif step.block is not None and blocked > self.settings.operating_retries:
-                    failure = step.block
-                elif stalled > self.settings.retry.max_attempts:
-                    failure = IncompleteResultError(
-                        plan.method,
-                        missing_ids=(cursor + 1, hi) if hi is not None else None,
-                        detail=f"the export made no progress after id {cursor}",
-                    )
+                failure = None if step.done else self._chain_failure(plan, step, blocked, stalled, hi)
                 if not step.done and failure is None:
                     # the next batch goes out before these pages wait for the reader: the portal
                     # works on it while this client hands them over
@@ -367,6 +356,22 @@ class Exporter:
             # for the reader: stop it, and take its outcome so no error is left unretrieved
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+
+    def _chain_failure(
+        self, plan: KeysetPlan, step: _Step, blocked: int, stalled: int, hi: int | None
+    ) -> Exception | None:
+        """The error that ends an unfinished chain, if any. An operating block resumes the chain after
+        the reset, ``operating_retries`` times in a row; then its typed error says when to come back.
+        Batches that bring nothing, ``retry.max_attempts`` times in a row, mean rows are missing."""
+        if step.block is not None and blocked > self.settings.operating_retries:
+            return step.block
+        if stalled > self.settings.retry.max_attempts:
+            return IncompleteResultError(
+                plan.method,
+                missing_ids=(step.cursor + 1, hi) if hi is not None else None,
+                detail=f"the export made no progress after id {step.cursor}",
+            )
+        return None
 
     def _chain_batch_size(self, est_pages: int) -> int:
         return min(self.settings.batch_size, max(2, est_pages + 1))
