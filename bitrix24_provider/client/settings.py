@@ -20,6 +20,9 @@ class ClientSettings:
     :param max_concurrent_requests: HTTP requests in flight at once.
     :param max_parallel_chains: keyset chains over disjoint ID ranges at once in one export.
     :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
+    :param portal_request_cap: portal seconds after which the portal has stopped any request
+        (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only
+        once this has passed since they were sent.
     :param retry: backoff for transient failures, per request.
     :param operating_retries: how many times one command may be resumed after an operating block.
     :param time_scale: portal seconds per real second; set it to the emulator's ``time_scale`` so the
@@ -44,6 +47,7 @@ class ClientSettings:
     max_concurrent_requests: int = 16
     max_parallel_chains: int = 16
     request_timeout: float = 90.0
+    portal_request_cap: float = 60.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
     operating_retries: int = 5
     time_scale: float = 1.0

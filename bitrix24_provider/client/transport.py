@@ -4,8 +4,10 @@ Every HTTP request takes a slot of the client-side leaky bucket and waits for th
 of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts, HTML or cut
 bodies) are retried with backoff under a per-request attempt budget; an expired OAuth token is
 refreshed once and the request repeated; auth errors, unknown methods and bad parameters are raised
-at once. Parameters always go through the one encoder (:mod:`.encoding`) as a form body; answers are
-decoded by the parser ``ClientSettings.json_decoder`` names (:mod:`.decoding`).
+at once. A request that writes (:mod:`.writes`) is retried only after failures that prove it did
+not run; after the others it raises :class:`OutcomeUnknown`. Parameters always go through the one
+encoder (:mod:`.encoding`) as a form body; answers are decoded by the parser
+``ClientSettings.json_decoder`` names (:mod:`.decoding`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .errors import (
     BitrixAPIError,
     BitrixError,
     OperationTimeLimit,
+    OutcomeUnknown,
     QueryLimitExceeded,
     TokenExpired,
     TransportError,
@@ -34,6 +37,7 @@ from .errors import (
 from .settings import ClientSettings
 from .stats import Stats
 from .throttle import Clock, Throttle
+from .writes import may_have_run, writes
 
 log = logging.getLogger("bitrix24_provider.client")
 
@@ -126,58 +130,79 @@ class Transport:
         params: Mapping[str, Any],
         budget_methods: Sequence[str] = (),
         validate: Callable[[Mapping[str, Any]], None] | None = None,
+        *,
+        write: bool | None = None,
+        retry_unknown: bool = False,
     ) -> Any:
         """POST ``method`` and return the decoded body of a successful answer.
 
         ``budget_methods`` are the methods whose operating budget this request spends (the
         sub-commands of a batch); by default ``method`` itself. ``validate`` may reject a body
         that looks like success with a :class:`TransportError`, which is retried like any other.
+        ``write`` says whether the request changes data (default: whether any of its methods
+        writes, :func:`.writes.writes`). A write that failed after it may have run is not sent
+        again but raises :class:`OutcomeUnknown`; ``retry_unknown=True`` (the caller declares it
+        safe to repeat) retries it under the attempt budget, and raises :class:`OutcomeUnknown`
+        only when the budget is spent.
         """
         methods = tuple(budget_methods) or (method,)
+        writing = writes(methods) if write is None else write
         retry = self.settings.retry.start()
         operating_blocks = 0
         refreshes = 0
+        sent: list[float] = []  # when each attempt went out, on the throttle's clock
+        unknown_since: float | None = None  # the last attempt that may have run
         while True:
             auth_params, generation = await self.auth.params()
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, sent)
                 if validate is not None:
                     validate(payload)
                 return payload
-            except TokenExpired:
+            except TokenExpired as error:
                 # a token may expire again while a request waits for the operating budget; a token
                 # that fails right after several refreshes means refreshing does not help
-                if refreshes >= _MAX_REFRESHES or not self.auth.needs_token:
-                    raise
-                refreshes += 1
-                await self.auth.refresh(generation, await self.session())
-                self.stats.token_refreshes += 1
-                continue
-            except OperationTimeLimit:
+                failure: BitrixError = error
+                if refreshes < _MAX_REFRESHES and self.auth.needs_token:
+                    refreshes += 1
+                    await self.auth.refresh(generation, await self.session())
+                    self.stats.token_refreshes += 1
+                    continue
+            except OperationTimeLimit as error:
+                failure = error
                 operating_blocks += 1
                 self.stats.retries["operation_time_limit"] += 1
-                if operating_blocks > self.settings.operating_retries:
-                    raise
-                for name in methods:
-                    self.throttle.budget.block(name)
-                log.info("%s is blocked by the operating limit; waiting for its reset", method)
-                continue
+                if operating_blocks <= self.settings.operating_retries:
+                    for name in methods:
+                        self.throttle.budget.block(name)
+                    log.info("%s is blocked by the operating limit; waiting for its reset", method)
+                    continue
             except BitrixError as error:
-                delay = retry.next_delay(error)
-                if delay is None:
-                    raise
-                cause = _cause(error)
-                self.stats.retries[cause] += 1
-                log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
-                await self.clock.sleep(delay)
+                failure = error
+                if writing and may_have_run(error):
+                    unknown_since = sent[-1]
+                delay = retry.next_delay(error) if unknown_since is None or retry_unknown else None
+                if delay is not None:
+                    cause = _cause(error)
+                    self.stats.retries[cause] += 1
+                    log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
+                    await self.clock.sleep(delay)
+                    continue
+            if unknown_since is None:
+                raise failure
+            log.warning("%s may have run on the portal (%s); its outcome is unknown", method, _cause(failure))
+            raise OutcomeUnknown(method, str(failure), sent_at=unknown_since) from failure
 
-    async def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
+    async def _attempt(
+        self, method: str, params: Mapping[str, Any], methods: Sequence[str], sent: list[float]
+    ) -> Any:
         async with self.gate:
             if self.settings.respect_velocity_policy:
                 self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
             generation = self.throttle.bucket.generation
             body = to_form(params)
+            sent.append(self.clock.monotonic())
             try:
                 payload = await self._post(method, body)
             except QueryLimitExceeded:
@@ -199,10 +224,14 @@ class Transport:
                 content_type = resp.headers.get("Content-Type", "")
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             self.stats.http_by_status[0] += 1
+            if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+                cause = "connect"  # no connection was made: nothing was sent
+            else:
+                cause = "timeout" if isinstance(error, asyncio.TimeoutError) else "connection"
             raise TransportError(
                 self.auth.secrets.redact(f"{method}: {type(error).__name__}: {error}"),
                 method=method,
-                cause="timeout" if isinstance(error, asyncio.TimeoutError) else "connection",
+                cause=cause,
             ) from None
         self.stats.http_by_status[status] += 1
         if len(raw) < _LARGE_BODY:

@@ -56,9 +56,19 @@ class Faults:
     server_error_after: float = 0.0  # the call runs, then 500 INTERNAL_SERVER_ERROR
     slow_after: float = 0.0  # the call runs, then the response waits ``slow_seconds``
     seed: int = 0
+    #: the REST methods (``batch`` for batches) whose requests faults strike; empty: every request
+    methods: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
-        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name not in ("seed", "slow_seconds"))
+        return any(
+            getattr(self, f.name) > 0
+            for f in fields(self)
+            if f.name not in ("seed", "slow_seconds", "methods")
+        )
+
+    def strike(self, method: str) -> bool:
+        """Whether faults may strike a request of *method*."""
+        return not self.methods or method.lower() in {m.lower() for m in self.methods}
 
     def any_after(self) -> bool:
         return self.drop_after > 0 or self.server_error_after > 0 or self.slow_after > 0

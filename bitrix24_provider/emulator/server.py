@@ -94,7 +94,7 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
     except RestError as error:
         return error_response(error)
 
-    faults = portal.faults.draw()
+    faults = portal.faults.draw() if portal.config.faults.strike(method) else set()
     for fault in faults:
         portal.counters.faults[fault.value] += 1
     if Fault.SLOW in faults:

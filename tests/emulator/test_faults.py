@@ -164,3 +164,13 @@ def test_cli_flags_of_the_after_faults() -> None:
     args = ["--fault-500-after", "0.1", "--fault-drop-after", "0.2", "--fault-slow-after", "0.3"]
     faults = config_from_args(parse_args(args)).faults
     assert (faults.server_error_after, faults.drop_after, faults.slow_after) == (0.1, 0.2, 0.3)
+
+
+async def test_faults_may_strike_only_some_methods(make_portal: MakePortal) -> None:
+    portal: PortalClient = await make_portal(
+        deals=10, faults={"server_error": 1.0, "methods": ["crm.deal.add"]}
+    )
+    assert (await portal.call("crm.deal.add", {"fields": {"TITLE": "x"}})).status == 500
+    assert (await portal.call("crm.deal.list", {"start": -1})).status == 200
+    assert (await portal.call("batch", {"cmd": {"a": "crm.deal.add?fields[TITLE]=y"}})).status == 200
+    assert (await portal.get("/_emulator/stats")).body["faults"] == {"server_error": 1}
