@@ -114,3 +114,18 @@ async def test_an_add_still_missing_after_the_last_round_failed(make_portal: Mak
     assert not made
     assert stats["faults"] == {"server_error": 4}  # one add per round
     assert stats["commands_by_method"]["crm.deal.list"] >= 4  # a lookup after each
+
+
+async def test_the_lookup_waits_until_the_portal_request_cap_has_passed(make_portal: MakePortal) -> None:
+    # every batch of adds waits 30 portal seconds before it runs (0.3 s on a 100x clock); the client
+    # gives up on it after 10 portal seconds and must not look for the adds before the 60 s cap
+    portal: Portal = await make_portal(
+        deals=5, time_scale=100.0, faults={"slow": 1.0, "slow_seconds": 0.3, "methods": ["batch"]}
+    )
+    settings = faulty(time_scale=100.0, request_timeout=0.1)
+    async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
+        outcomes = await bx.call("crm.deal.add", keyed("zq-cap")[:20], external_key="ORIGIN_ID")
+    stats, made = await portal_truth(portal, "zq-cap")
+    succeeded, _, _ = truthful(outcomes, made, titles("zq-cap")[:20])
+    assert len(succeeded) == len(made) == 20
+    assert stats["commands_by_method"]["crm.deal.add"] == 20  # found by the lookup, none added again
