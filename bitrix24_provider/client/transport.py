@@ -162,36 +162,37 @@ class Transport:
             except TokenExpired as error:
                 # a token may expire again while a request waits for the operating budget; a token
                 # that fails right after several refreshes means refreshing does not help
-                failure: BitrixError = error
-                if refreshes < _MAX_REFRESHES and self.auth.needs_token:
-                    refreshes += 1
-                    await self.auth.refresh(generation, await self.session())
-                    self.stats.token_refreshes += 1
-                    continue
+                if refreshes >= _MAX_REFRESHES or not self.auth.needs_token:
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
+                refreshes += 1
+                await self.auth.refresh(generation, await self.session())
+                self.stats.token_refreshes += 1
+                continue
             except OperationTimeLimit as error:
-                failure = error
                 operating_blocks += 1
                 self.stats.retries["operation_time_limit"] += 1
-                if operating_blocks <= self.settings.operating_retries:
-                    for name in methods:
-                        self.throttle.budget.block(name)
-                    log.info("%s is blocked by the operating limit; waiting for its reset", method)
-                    continue
+                if operating_blocks > self.settings.operating_retries:
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
+                for name in methods:
+                    self.throttle.budget.block(name)
+                log.info("%s is blocked by the operating limit; waiting for its reset", method)
+                continue
             except BitrixError as error:
-                failure = error
                 if writing and may_have_run(error):
                     unknown_since = sent[-1]
                 delay = retry.next_delay(error) if unknown_since is None or retry_unknown else None
-                if delay is not None:
-                    cause = _cause(error)
-                    self.stats.retries[cause] += 1
-                    log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
-                    await self.clock.sleep(delay)
-                    continue
-            if unknown_since is None:
-                raise failure
-            log.warning("%s may have run on the portal (%s); its outcome is unknown", method, _cause(failure))
-            raise OutcomeUnknown(method, str(failure), sent_at=unknown_since) from failure
+                if delay is None:
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
+                cause = _cause(error)
+                self.stats.retries[cause] += 1
+                log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
+                await self.clock.sleep(delay)
 
     async def _attempt(
         self, method: str, params: Mapping[str, Any], methods: Sequence[str], sent: list[float]
@@ -271,6 +272,12 @@ class Transport:
         stats.json_bodies[parser] += 1
         stats.json_bytes += len(raw)
         return payload
+
+
+def _unknown(method: str, error: BitrixError, sent_at: float) -> OutcomeUnknown:
+    """What a write leaves whose attempt at *sent_at* may have run, when its request gives up."""
+    log.warning("%s may have run on the portal (%s); its outcome is unknown", method, _cause(error))
+    return OutcomeUnknown(method, str(error), sent_at=sent_at)
 
 
 def _cause(error: BitrixError) -> str:
