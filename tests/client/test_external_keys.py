@@ -66,7 +66,7 @@ async def test_every_add_exists_once_and_succeeds(make_portal: MakePortal, seed:
     knob = (*AFTER, *BEFORE)[seed % 7]
     portal = await faulty_portal(make_portal, seed, **{knob: 0.2}, methods=["batch"])
     # up to 10 rounds: an add refused in every one (0.2**10) would be reported failed, truthfully
-    settings = faulty(retry=RetryPolicy(max_attempts=10, base=0.001, cap=0.002))
+    settings = faulty(knob, retry=RetryPolicy(max_attempts=10, base=0.001, cap=0.002))
     async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
         outcomes = await bx.call("crm.deal.add", keyed("zq-ek"), return_errors=True, external_key="ORIGIN_ID")
     stats, made = await portal_truth(portal, "zq-ek")

@@ -14,7 +14,7 @@ CLIENT = {
     "time_scale": 1000.0,
     "settings": {
         "batch_size": 10,
-        "request_timeout": 0.5,
+        "request_timeout": 5.0,
         "retry": {"max_attempts": 2, "base": 0.001, "cap": 0.002},
     },
 }
