@@ -12,7 +12,7 @@ import ast
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -390,6 +390,9 @@ class Bitrix24CallError(AirflowException):
     :param unknown: positions of the items whose write may or may not have run.
     """
 
+    #: said last in the message
+    note: ClassVar[str] = ""
+
     def __init__(
         self,
         method: str,
@@ -415,30 +418,18 @@ class Bitrix24CallError(AirflowException):
             parts.append(
                 f"{len(self.unknown)} of {total} items have an unknown outcome (may have run): {shown}"
             )
-        if reason:
-            parts.append(self.reason)
+        parts += [text for text in (self.reason, self.note) if text]
         super().__init__(scrub(f"{method}: {'; '.join(parts)}"))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.method, self.total, self.failures, self.unknown, self.reason)
-        return (type(self), args)
+        return (type(self), (self.method, self.total, self.failures, self.unknown, self.reason))
 
 
 class Bitrix24WriteError(Bitrix24CallError, AirflowFailException):
     """A :class:`Bitrix24CallError` of a task that has written: another try would send every item
     again, so Airflow fails the task without retrying it (with or without a retry policy)."""
 
-    def __init__(
-        self,
-        method: str,
-        total: int,
-        failures: list[dict[str, Any]],
-        unknown: Sequence[int] = (),
-        reason: str = "",
-    ) -> None:
-        note = "not retried: the task has written, another try would send every item again"
-        super().__init__(method, total, failures, unknown, f"{reason}; {note}" if reason else note)
-        self.reason = scrub(reason)
+    note = "not retried: the task has written, another try would send every item again"
 
 
 class Bitrix24CallOperator(BaseOperator):

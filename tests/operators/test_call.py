@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,9 +13,8 @@ from bitrix24_provider.emulator import Faults
 from bitrix24_provider.operators.bitrix24 import Bitrix24CallError, Bitrix24CallOperator, Bitrix24WriteError
 from bitrix24_provider.operators.retry import decide
 from bitrix24_provider.staging.errors import StagingConfigError
+from tests.dag_runs import load_dag, returned, use_test_dags
 from tests.staging._support import configure, make_context, rest, seeded_ids, stats
-
-TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 def call_op(**kwargs: Any) -> Bitrix24CallOperator:
@@ -298,20 +295,8 @@ def test_call_arguments_for_outcomes_are_checked():
 def test_airflow_does_not_retry_a_task_that_has_written(make_portal, airflow_db, monkeypatch):
     # every batch of adds runs on the portal and then answers 500: every item's outcome is unknown
     portal = make_portal(deals=5, time_scale=1000.0, faults=Faults(server_error_after=1.0, methods=["batch"]))
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    bundles = [
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "bitrix24-test-dags", "classpath": local, "kwargs": {"path": str(TEST_DAGS)}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    spec = importlib.util.spec_from_file_location(
-        "test_dag_call_writes", TEST_DAGS / "bitrix24_call_writes.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    dag_run = module.dag.test()
+    use_test_dags(monkeypatch)
+    dag_run = load_dag("bitrix24_call_writes").test()
     tries = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
     assert tries == {
         "add_with_policy": ("failed", 1),  # Bitrix24WriteError: failed at once
@@ -326,24 +311,6 @@ def test_airflow_does_not_retry_a_task_that_has_written(make_portal, airflow_db,
     assert counts["crm.deal.get"] == 3 * 2  # three tries of the read, two client attempts each
     for marker in ("zq-policy", "zq-plain"):
         assert sorted(made(portal, marker)) == sorted(f"{marker} #{n}" for n in range(20))  # once each
-
-
-def returned(dag_run: Any, task_id: str) -> Any:
-    """The ``return_value`` XCom of *task_id* in *dag_run*, from the metadata database."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        value = session.scalar(
-            select(XComModel.value).where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == "return_value",
-            )
-        )
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def test_call_errors_survive_pickling_and_scrub_secrets():
