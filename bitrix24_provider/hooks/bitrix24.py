@@ -410,20 +410,22 @@ class Bitrix24Hook(BaseHook):
         cursor_field: str = "DATE_MODIFY",
         filter: Mapping[str, Any] | None = None,
         call_params: Mapping[str, Any] | None = None,
+        lag: float = 5.0,
     ) -> dict[str, Any] | None:
-        """``{"watermark", "count"}`` of the records changed after ``watermark``, or ``None``.
+        """``{"watermark", "newest", "count"}`` of the records changed after ``watermark``, or
+        ``None``; the returned ``watermark`` stays ``lag`` seconds behind the portal's time of the check.
 
         One ``start=-1`` list call; see :class:`ChangeCheck`.
         """
-        check = ChangeCheck(method, cursor_field, normalize_watermark(watermark), filter, call_params)
+        check = ChangeCheck(method, cursor_field, normalize_watermark(watermark), filter, call_params, lag)
         answer = self.get_client().call(method, check.params(), raw=True)
-        return check.evaluate(answer.get("result"))
+        return check.evaluate(answer)
 
     @staticmethod
     async def acheck_changes(client: BitrixAsync, check: ChangeCheck) -> dict[str, Any] | None:
         """Async twin of :meth:`check_changes` on a client from :meth:`aget_client`."""
         answer = await client.call(check.method, check.params(), raw=True)
-        return check.evaluate(answer.get("result"))
+        return check.evaluate(answer)
 
     def redact(self, text: str) -> str:
         """``text`` with this connection's secrets and anything secret-shaped masked."""

@@ -6,6 +6,8 @@
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
   resets: the delay the export measured from the portal's ``operating_reset_at``, else
   ``operating_delay`` (the portal's 10-minute window).
+* Other failures that know when to come back (``retry_after``: a data interval that is not over on
+  the portal's clock yet) retry after that delay.
 * Anything else keeps the task's own ``retries``/``retry_delay``.
 
 On Airflow before 3.3 there is no retry policy: :data:`Bitrix24RetryPolicy` is None there and the
@@ -43,6 +45,9 @@ def decide(
         seconds = retry_after(exception)
         delay = timedelta(seconds=seconds + 1.0) if seconds is not None else operating_delay
         return "retry", delay, "the method's operating-time budget is used up; retrying after it resets"
+    seconds = retry_after(exception)
+    if seconds is not None:
+        return "retry", timedelta(seconds=seconds + 1.0), f"{type(exception).__name__}: {exception}"
     return "default", None, None
 
 

@@ -56,3 +56,20 @@ class ValueConversionError(StagingConfigError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"column {column!r} is typed {kind} but a row has the value {shown}")
+
+
+class IntervalNotOverError(StagingError):
+    """The run's data interval ends after the portal's current time: rows edited before its end may
+    not exist yet, and the next interval starts there. Transient: retry after ``retry_after`` seconds."""
+
+    def __init__(self, end: str, portal_time: str, retry_after: float) -> None:
+        self.end = end
+        self.portal_time = portal_time
+        self.retry_after = retry_after
+        super().__init__(
+            f"the data interval ends at {end} but the portal's clock says {portal_time}; an interval is "
+            f"exported once it is over (retry in {retry_after:.0f} s)"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.end, self.portal_time, self.retry_after))

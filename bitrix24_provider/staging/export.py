@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client.errors import BitrixError
+from ..client.errors import BitrixError, IncompleteResultError
 from ..client.families import family_of
 from ..client.listing import keyset_plan
 from .columns import Column, Kind, fields_call, kinds_from_description, response_name
 from .errors import MissingKeyError
-from .incremental import CursorField, parse_time
+from .incremental import CursorField, format_time, parse_time
 from .sink import Finished, Progress, Row, Sink
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class ExportRequest:
     :param key: primary key fields of the rows (empty: no de-duplication).
     :param resumable: whether progress is checkpointed by id ranges (keyset paging).
     :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
+    :param started_at: the portal's time when this export began (see :func:`portal_time`); a resumed
+        export keeps the one of its first try.
     """
 
     method: str
@@ -48,6 +50,7 @@ class ExportRequest:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     resumable: bool = False
     fingerprint: str = ""
+    started_at: str | None = None
 
 
 @dataclass
@@ -62,6 +65,19 @@ class ExportResult:
 def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
     """Whether the export pages by id (keyset), the precondition of resuming by id."""
     return keyset_plan(method, params) is not None
+
+
+def portal_time(client: Any) -> str:
+    """The portal's current time (ISO 8601 with its offset, whole seconds), from its own clock: the
+    ``time`` block of a ``server.time`` answer, else its result."""
+    answer = client.call("server.time", raw=True)
+    block = answer.get("time") if isinstance(answer, Mapping) else None
+    moment = parse_time(block.get("date_start")) if isinstance(block, Mapping) else None
+    if moment is None:
+        moment = parse_time(answer.get("result") if isinstance(answer, Mapping) else None)
+    if moment is None:
+        raise IncompleteResultError("server.time", detail=f"no portal time in the answer: {answer!r:.200}")
+    return format_time(moment)
 
 
 def describe(client: Any, method: str, params: Mapping[str, Any]) -> dict[str, Kind]:
@@ -198,6 +214,8 @@ def run_export(
     exception propagates (the caller decides whether to keep the staging data for a retry).
     """
     progress = Progress.from_dict(resume) if resume else Progress()
+    if progress.started_at is None:
+        progress.started_at = request.started_at
     resumed = bool(resume) and request.resumable and progress.ranges is not None
     ranges = progress.ranges if resumed else None
     if ranges is not None:

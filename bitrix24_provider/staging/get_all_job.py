@@ -5,6 +5,7 @@ export, publish and summarise. No Airflow imports: the operator passes in what t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,13 +24,14 @@ from .export import (
     can_resume_by_id,
     describe,
     described_columns,
+    portal_time,
     run_export,
 )
 from .failures import is_operating_block, is_permanent
 from .file_sink import FileSink
 from .frame_sink import FrameSink
 from .identifiers import TableName
-from .incremental import Bounds, CursorField, apply_bounds, resolve_bounds
+from .incremental import Bounds, CursorField, apply_bounds, interval_wait, resolve_bounds
 from .sink import ColumnPolicy, Finished, Progress, Sink
 from .sql_sink import SqlSink, WriteDisposition
 from .sync_state import ResumeTable, StateKey, TaskKey
@@ -144,6 +146,8 @@ def _summary(
     if bounds is not None and spec.cursor_field:
         summary["incremental_from"] = bounds.lower
         summary["incremental_to"] = bounds.upper
+        if result.finished.high_water is not None:
+            summary["watermark"] = result.finished.high_water
     if result.finished.columns_added:
         summary["columns_added"] = result.finished.columns_added
     if result.finished.columns_ignored:
@@ -151,6 +155,20 @@ def _summary(
     if result.already_committed:
         summary["already_committed"] = True
     return summary
+
+
+def _await_interval_end(client: Any, bounds: Bounds, started_at: str) -> str:
+    """Wait (on the client's clock) until the portal's time reaches the end of the data interval, so
+    no edit before its end can appear after the export began; returns the new start time."""
+    seconds = interval_wait(bounds, started_at)
+    if seconds <= 0:
+        return started_at
+    log.info(
+        "Waiting %.0f s for the portal's clock to reach the end of the interval %s", seconds, bounds.upper
+    )
+    time.sleep(seconds / float(client.aio.clock.time_scale))
+    assert bounds.upper is not None
+    return bounds.upper
 
 
 def _retry_after(hook: Any, client: Any) -> float | None:
@@ -194,12 +212,14 @@ class GetAllJob:
         spec, run = self.spec, self.run
         params = build_params(spec)
         client = self.hook.get_client()
+        started_at = portal_time(client)
         kinds = describe(client, spec.method, params)
         if spec.target is not None:
-            return self._to_sql(client, params, kinds)
+            return self._to_sql(client, params, kinds, started_at)
         bounds = None
         if spec.cursor is not None:
             bounds = resolve_bounds(None, spec.lag, run.data_interval if spec.use_data_interval else None)
+            started_at = _await_interval_end(client, bounds, started_at)
             params = {**params, "filter": apply_bounds(params.get("filter"), spec.cursor, bounds)}
         sink: Sink
         if spec.output_path is not None:
@@ -207,7 +227,9 @@ class GetAllJob:
         else:
             assert spec.df_callable is not None
             sink = FrameSink(spec.df_callable, kinds, spec.column_policy)
-        request = ExportRequest(spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows)
+        request = ExportRequest(
+            spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows, started_at=started_at
+        )
         try:
             result = run_export(client, request, sink)
         except BaseException:
@@ -222,7 +244,9 @@ class GetAllJob:
             return TaskStateCheckpoint(self.run.state_store)
         return TableCheckpoint(ResumeTable(db, target.schema), self.run.task)
 
-    def _to_sql(self, client: Any, params: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Any]:
+    def _to_sql(
+        self, client: Any, params: dict[str, Any], kinds: dict[str, Kind], started_at: str
+    ) -> dict[str, Any]:
         spec, run, db = self.spec, self.run, self.db
         assert db is not None and spec.target is not None
         resumable = spec.resumable and can_resume_by_id(spec.method, params)
@@ -279,6 +303,7 @@ class GetAllJob:
             if cursor is not None:
                 interval = run.data_interval if spec.use_data_interval else None
                 bounds = resolve_bounds(sink.read_high_water(), spec.lag, interval)
+                started_at = _await_interval_end(client, bounds, started_at)
                 params = {**params, "filter": apply_bounds(params.get("filter"), cursor, bounds)}
                 log.info(
                     "Incremental %s from %s to %s (%s)",
@@ -295,6 +320,7 @@ class GetAllJob:
             spec.chunk_rows,
             resumable=resumable,
             fingerprint=fp,
+            started_at=started_at,
         )
         try:
             result = run_export(

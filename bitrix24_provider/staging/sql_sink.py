@@ -37,7 +37,7 @@ from .database import Database
 from .dialects import run
 from .errors import ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
-from .incremental import later, parse_time
+from .incremental import next_high_water, parse_time
 from .sink import ColumnPolicy, Finished, Progress, Row
 from .sync_state import StateKey, StateRow, SyncState
 
@@ -265,8 +265,11 @@ class SqlSink:
             else:
                 log.warning("No rows and no column description: %s was not created", self.label)
             previous = self.state.read(conn, self.state_key)
-            high_water = later(previous.high_water if previous else None, progress.max_cursor)
-            self.state.advance(conn, self.state_key, high_water, self.load_id, finished.rows)
+            if self.cursor_column is not None:  # an incremental load: its watermark (see .incremental)
+                finished.high_water = next_high_water(
+                    previous.high_water if previous else None, progress.max_cursor, progress.started_at
+                )
+            self.state.advance(conn, self.state_key, finished.high_water, self.load_id, finished.rows)
             if self.checkpoint is not None and self.checkpoint.transactional:
                 self.checkpoint.clear(conn)
         self.created = False

@@ -448,7 +448,8 @@ class TestChangeCheck:
             assert hook.check_changes(method, top, cursor, call_params=call_params) is None
             found = hook.check_changes(method, "2024-01-01T00:00:00+03:00", cursor, call_params=call_params)
             assert found is not None
-            assert found["watermark"] == top
+            assert found["newest"] == top
+            assert found["watermark"] <= top
             assert 1 <= found["count"] <= 50
 
     def test_a_real_update_is_seen(self, monkeypatch, portal):
@@ -461,7 +462,7 @@ class TestChangeCheck:
                 rest(portal, "crm.deal.update", {"id": deal, "fields": {"TITLE": "moved"}})["result"] is True
             )
             found = hook.check_changes("crm.deal.list", top)
-            assert found == {"watermark": newest(portal), "count": 1}
+            assert found is not None and found["count"] == 1 and found["newest"] == newest(portal)
             # a user filter narrows the check
             assert hook.check_changes("crm.deal.list", top, filter={"!ID": deal}) is None
 
@@ -486,10 +487,32 @@ class TestChangeCheck:
             {"ID": "2", "DATE_MODIFY": "2024-05-01T09:00:01+00:00"},
             {"ID": "3", "DATE_MODIFY": "2024-05-01T08:00:00+00:00"},
         ]
-        assert check.evaluate(rows) == {"watermark": "2024-05-01T09:00:01+00:00", "count": 1}
-        assert check.evaluate([]) is None
+        checked = {"date_start": "2024-05-01T12:30:00+03:00"}
+        assert check.evaluate({"result": rows, "time": checked}) == {
+            "watermark": "2024-05-01T09:00:01+00:00",
+            "newest": "2024-05-01T09:00:01+00:00",
+            "count": 1,
+        }
+        assert check.evaluate({"result": [], "time": checked}) is None
         with pytest.raises(ValueError, match="cursor field"):
-            check.evaluate([{"ID": "1"}])
+            check.evaluate({"result": [{"ID": "1"}], "time": checked})
+
+    @pytest.mark.parametrize(
+        ("checked", "watermark"),
+        [
+            ("2024-05-01T12:30:00+03:00", "2024-05-01T09:00:01+00:00"),  # long after the change
+            ("2024-05-01T09:00:03+00:00", "2024-05-01T08:59:58+00:00"),  # 2 s after it: lag (5 s) first
+            ("2024-05-01T08:00:02+00:00", "2024-05-01T11:00:00+03:00"),  # never before the start
+            (None, "2024-05-01T08:59:56+00:00"),  # no time block: newest - lag
+        ],
+        ids=["old-change", "fresh-change", "floor", "no-time-block"],
+    )
+    def test_the_handed_on_watermark_stays_lag_behind_the_check(self, checked, watermark):
+        check = ChangeCheck("crm.deal.list", "DATE_MODIFY", "2024-05-01T11:00:00+03:00", lag=5)
+        answer: dict[str, Any] = {"result": [{"ID": "2", "DATE_MODIFY": "2024-05-01T09:00:01+00:00"}]}
+        if checked is not None:
+            answer["time"] = {"date_start": checked}
+        assert check.evaluate(answer)["watermark"] == watermark
 
     @pytest.mark.parametrize(
         ("value", "expected"),
