@@ -170,7 +170,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         ``crm.item.list`` and ``tasks.task.list``); None: no key, no de-duplication.
     :param cursor_field: the incremental cursor (templated): ``DATE_MODIFY`` (classic CRM),
         ``updatedTime`` (``crm.item.list``), ``CHANGED_DATE`` (tasks; rows carry ``changedDate``).
-    :param lag: overlap subtracted from the watermark (timedelta or seconds).
+    :param lag: overlap subtracted from the watermark (timedelta or seconds): edits whose transaction
+        committed up to this long after their modification time are still read by the next run.
     :param use_data_interval: bound the cursor to the DAG run's data interval
         ``[start - lag, end)`` instead of the stored watermark.
     :param chunk_rows: rows per staging transaction / DataFrame chunk (2500 = one batch of 50 pages).
@@ -181,7 +182,9 @@ class Bitrix24GetAllOperator(BaseOperator):
         (Airflow 3.3+).
 
     Returns (XCom) ``{"rows", "rows_read", "pages", "requests", "max_cursor", "target", "mode",
-    "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` for incremental runs,
+    "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` and ``watermark`` (the
+    stored high-water mark: the largest cursor loaded, never later than the export's start on the
+    portal's clock) for incremental runs,
     ``columns_added``/``columns_ignored`` when columns changed and ``already_committed`` when an
     earlier try had published the load before it died. ``rows`` is what the destination received
     (after removing duplicates), ``rows_read``/``pages`` count all tries of a resumed export,
