@@ -187,6 +187,8 @@ class Portal:
         if self.before_command is not None:
             self.before_command(method, params)
         try:
+            if method in (m.lower() for m in self.config.failing_methods):
+                raise RestError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
             if method in self.config.no_keyset_methods:
                 _refuse_id_cursor(params)
             result = handler(params, info)

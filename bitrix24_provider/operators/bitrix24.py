@@ -24,6 +24,7 @@ from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 from bitrix24_provider.operators.retry import default_retry_policy
 from bitrix24_provider.staging.call_results import read_items, write_results
 from bitrix24_provider.staging.database import Database
+from bitrix24_provider.staging.description import COLUMN_TYPES, required_fields_call
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
 from bitrix24_provider.staging.file_sink import file_format
@@ -176,6 +177,14 @@ class Bitrix24GetAllOperator(BaseOperator):
         ``[start - lag, end)`` instead of the stored watermark.
     :param chunk_rows: rows per staging transaction / DataFrame chunk (2500 = one batch of 50 pages).
     :param column_policy: columns the target lacks: ``add``, ``ignore`` or ``fail``.
+    :param column_types: ``fields`` (default): one ``crm.<entity>.fields`` call (``crm.item.fields``,
+        ``tasks.task.getfields``, ``user.fields``) types the columns, and every name in ``select``,
+        ``filter``/``order`` keys (also in ``call_params``), ``cursor_field`` and ``primary_key`` must
+        be one of its fields (``UnknownFieldError``, before any list request); if the call fails the
+        load fails with its error. ``values``: no ``.fields`` call, columns typed from their values,
+        names not checked (methods without a known ``.fields`` method need it).
+    :param allow_column_drop: let a ``replace`` leave out columns the target has (a narrower
+        ``select``); otherwise that fails with ``ColumnDropError`` and the target stays as it was.
     :param client_kwargs: client arguments, see :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
     :param resumable: checkpoint SQL exports for resuming on retry (per id range of the parallel chains).
     :param retry_policy: default :class:`~bitrix24_provider.operators.retry.Bitrix24RetryPolicy`
@@ -229,6 +238,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         client_kwargs: dict[str, Any] | None = None,
         resumable: bool = True,
         retry_policy: Any = DEFAULT,
+        column_types: str = "fields",
+        allow_column_drop: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**_with_retry_policy(kwargs, retry_policy))
@@ -249,6 +260,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.column_policy = column_policy
         self.client_kwargs = client_kwargs
         self.resumable = resumable
+        self.column_types = column_types
+        self.allow_column_drop = allow_column_drop
         self._default_key = primary_key is DEFAULT
         self.primary_key = _family_key(method) if self._default_key else _as_key(primary_key)
         to_sql = sql_conn_id is not None or target_table is not None
@@ -324,6 +337,16 @@ class Bitrix24GetAllOperator(BaseOperator):
             )
         if self.client_kwargs is not None and not isinstance(self.client_kwargs, Mapping):
             raise ValueError(f"client_kwargs must be a dict, got {type(self.client_kwargs).__name__}")
+        if self.column_types not in COLUMN_TYPES:
+            raise ValueError(
+                f"column_types must be one of {', '.join(COLUMN_TYPES)}, got {self.column_types!r}"
+            )
+        if self.column_types == "fields" and not _templated(self.method):
+            required_fields_call(self.method, {})  # a StagingConfigError is a ValueError
+        if not isinstance(self.allow_column_drop, bool):
+            raise ValueError(f"allow_column_drop must be True or False, got {self.allow_column_drop!r}")
+        if self.allow_column_drop and (not to_sql or self.write_disposition != "replace"):
+            raise ValueError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
 
     def _spec(self) -> GetAllSpec:
         """The rendered arguments, checked again (templates may have produced anything)."""
@@ -351,6 +374,8 @@ class Bitrix24GetAllOperator(BaseOperator):
             chunk_rows=self.chunk_rows,
             column_policy=self.column_policy,  # type: ignore[arg-type]
             resumable=self.resumable,
+            column_types=self.column_types,  # type: ignore[arg-type]
+            allow_column_drop=self.allow_column_drop,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

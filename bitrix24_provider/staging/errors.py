@@ -3,11 +3,30 @@
 Every class derives from :class:`ValueError` when the cause is the caller's input (a bad table name,
 a column policy that forbids the new columns, rows without the primary key), so a retry policy can
 fail such runs fast: repeating them cannot help.
+
+::
+
+    StagingError                    base of the staging layer's errors
+    ├── FieldsAnswerError           the .fields answer lacks what the load needs (its time, any field)
+    ├── IntervalNotOverError        the data interval ends after the portal's current time
+    └── StagingConfigError          the caller's configuration cannot work (also a ValueError)
+        ├── InvalidIdentifierError  a table or schema name is not a simple SQL identifier
+        ├── ColumnPolicyError       column_policy='fail' and the data brought new columns
+        ├── ColumnDropError         a replace would drop columns of the target
+        ├── UnknownFieldError       a field name the method's .fields answer does not know
+        ├── MissingKeyError         rows lack the primary key or cursor field
+        └── ValueConversionError    a value does not fit its column's described type
+
+:class:`FieldsAnswerError`, :class:`UnknownFieldError` and :class:`ColumnDropError` rebuild from their
+arguments when unpickled and pass their texts through :func:`~bitrix24_provider.client.redact.scrub`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..client.redact import scrub
 
 
 class StagingError(Exception):
@@ -73,3 +92,61 @@ class IntervalNotOverError(StagingError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.end, self.portal_time, self.retry_after))
+
+
+class FieldsAnswerError(StagingError):
+    """The method's ``.fields`` answer cannot describe the load (no ``time.date_start``, no field)."""
+
+    def __init__(self, fields_method: str, problem: str) -> None:
+        self.fields_method = fields_method
+        self.problem = problem
+        super().__init__(scrub(f"{fields_method}: {problem}"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.fields_method, self.problem))
+
+
+class UnknownFieldError(StagingConfigError):
+    """A name in ``select``, ``filter``, ``order``, ``cursor_field`` or ``primary_key`` is not a field
+    of the method's ``.fields`` answer (checked before any list request).
+
+    :param argument: where the name was given, e.g. ``filter key`` or ``call_params['order'] key``.
+    :param name: the field name (a filter key without its operator prefix).
+    :param subject: what was described, e.g. ``crm.deal`` or ``crm.item (entityTypeId 1032)``.
+    :param closest: up to three valid names that look alike.
+    :param given: the filter key as written, when it carried an operator prefix.
+    """
+
+    def __init__(
+        self, argument: str, name: str, subject: str, closest: Sequence[str] = (), given: str | None = None
+    ) -> None:
+        self.argument = argument
+        self.name = name
+        self.subject = subject
+        self.closest = tuple(closest)
+        self.given = given
+        source = f" (in {given!r})" if given is not None and given != name else ""
+        hint = f"closest: {', '.join(repr(c) for c in self.closest)}" if self.closest else "no similar field"
+        super().__init__(scrub(f"{argument} {name!r}{source} is not a field of {subject} ({hint})"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.argument, self.name, self.subject, self.closest, self.given))
+
+
+class ColumnDropError(StagingConfigError):
+    """``write_disposition='replace'`` would leave out columns the existing target has (a narrower
+    ``select``); allowed only with ``allow_column_drop=True`` (``column_policy='ignore'`` keeps them)."""
+
+    def __init__(self, table: str, columns: Iterable[str]) -> None:
+        self.table = table
+        self.columns = sorted(columns)
+        super().__init__(
+            scrub(
+                f"write_disposition='replace' would drop column(s) {', '.join(self.columns)} of {table}; "
+                "select them, pass allow_column_drop=True to drop them, or column_policy='ignore' to keep "
+                "the table's columns"
+            )
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.table, self.columns))

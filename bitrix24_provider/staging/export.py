@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client.errors import BitrixError, IncompleteResultError
+from ..client.errors import IncompleteResultError
 from ..client.families import family_of
 from ..client.listing import keyset_plan
-from .columns import Column, Kind, fields_call, kinds_from_description, response_name
 from .errors import MissingKeyError
 from .incremental import CursorField, format_time, parse_time
 from .sink import Finished, Progress, Row, Sink
@@ -78,31 +77,6 @@ def portal_time(client: Any) -> str:
     if moment is None:
         raise IncompleteResultError("server.time", detail=f"no portal time in the answer: {answer!r:.200}")
     return format_time(moment)
-
-
-def describe(client: Any, method: str, params: Mapping[str, Any]) -> dict[str, Kind]:
-    """Row field → kind from the method's ``.fields`` description (empty when unavailable: the
-    columns are then typed from their values)."""
-    call = fields_call(method, params)
-    if call is None:
-        return {}
-    fields_method, fields_params = call
-    fields_params = {k: v for k, v in fields_params.items() if v is not None}
-    try:
-        description = client.call(fields_method, fields_params)
-    except BitrixError as error:
-        log.warning("Cannot describe the fields of %s (%s); typing columns from values", method, error)
-        return {}
-    return kinds_from_description(method, description)
-
-
-def described_columns(kinds: Mapping[str, Kind], select: Iterable[str] | None, method: str) -> list[Column]:
-    """Columns for an empty export: the selected fields (all described ones for ``*``/no select)."""
-    family = family_of(method)
-    names = [str(s) for s in select or ()]
-    if not names or any("*" in n for n in names):
-        return [Column(n, k) for n, k in kinds.items()]
-    return [Column(response_name(family, n), kinds.get(response_name(family, n), "text")) for n in names]
 
 
 class RangeTracker:

@@ -1,5 +1,10 @@
-"""One run of ``Bitrix24GetAllOperator``: resolve the request, pick the destination, resume or start,
-export, publish and summarise. No Airflow imports: the operator passes in what the task context holds.
+"""One run of ``Bitrix24GetAllOperator``: resolve the request, describe the method's fields and check
+the names it uses, pick the destination, resume or start, export, publish and summarise. No Airflow
+imports: the operator passes in what the task context holds.
+
+Nothing is written before the ``.fields`` answer is in and every field name, the target's key columns
+and (for a ``replace`` with an explicit select) its columns are checked: a failure there leaves the
+target and the database (state, resume and staging tables) untouched, with no list request sent.
 """
 
 from __future__ import annotations
@@ -14,20 +19,27 @@ from typing import Any
 from ..client.errors import BitrixError
 from ..client.families import family_of
 from .checkpoint import Checkpoint, TableCheckpoint, TaskStateCheckpoint, fingerprint
-from .columns import Kind, request_name
+from .columns import request_name
 from .database import Database
+from .description import (
+    ColumnTypes,
+    FieldsDescription,
+    describe,
+    described_columns,
+    required_fields_call,
+    selected_rows,
+)
 from .errors import StagingConfigError
 from .export import (
     DEFAULT_CHUNK_ROWS,
     ExportRequest,
     ExportResult,
     can_resume_by_id,
-    describe,
-    described_columns,
     portal_time,
     run_export,
 )
 from .failures import is_operating_block, is_permanent
+from .field_names import check_names
 from .file_sink import FileSink
 from .frame_sink import FrameSink
 from .identifiers import TableName
@@ -58,6 +70,10 @@ class GetAllSpec:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     column_policy: ColumnPolicy = "add"
     resumable: bool = True
+    #: ``fields``: types from the method's ``.fields`` call (which must succeed) and names checked
+    #: against it; ``values``: no ``.fields`` call, types from the values, names not checked
+    column_types: ColumnTypes = "fields"
+    allow_column_drop: bool = False
 
     @property
     def cursor(self) -> CursorField | None:
@@ -124,6 +140,7 @@ def _fingerprint(spec: GetAllSpec, params: Mapping[str, Any], run: RunInfo, sql_
             "use_data_interval": spec.use_data_interval,
             "data_interval": [str(v) for v in run.data_interval] if run.data_interval else None,
             "column_policy": spec.column_policy,
+            "column_types": spec.column_types,
         }
     )
 
@@ -211,11 +228,24 @@ class GetAllJob:
     def execute(self) -> dict[str, Any]:
         spec, run = self.spec, self.run
         params = build_params(spec)
+        described = spec.column_types == "fields"
+        if described:
+            required_fields_call(spec.method, params)  # before the client sends anything
         client = self.hook.get_client()
         started_at = portal_time(client)
-        kinds = describe(client, spec.method, params)
+        description = describe(client, spec.method, params) if described else None
+        if description is not None:
+            check_names(
+                description,
+                call_params=spec.request_params,
+                select=spec.select,
+                filter=spec.filter,
+                cursor_field=spec.cursor_field,
+                primary_key=spec.primary_key,
+            )
+        kinds = description.kinds if description is not None else {}
         if spec.target is not None:
-            return self._to_sql(client, params, kinds, started_at)
+            return self._to_sql(client, params, description, started_at)
         bounds = None
         if spec.cursor is not None:
             bounds = resolve_bounds(None, spec.lag, run.data_interval if spec.use_data_interval else None)
@@ -245,7 +275,11 @@ class GetAllJob:
         return TableCheckpoint(ResumeTable(db, target.schema), self.run.task)
 
     def _to_sql(
-        self, client: Any, params: dict[str, Any], kinds: dict[str, Kind], started_at: str
+        self,
+        client: Any,
+        params: dict[str, Any],
+        description: FieldsDescription | None,
+        started_at: str,
     ) -> dict[str, Any]:
         spec, run, db = self.spec, self.run, self.db
         assert db is not None and spec.target is not None
@@ -258,13 +292,14 @@ class GetAllJob:
             disposition=spec.write_disposition,
             key=spec.primary_key,
             column_policy=spec.column_policy,
-            kinds=kinds,
+            kinds=description.kinds if description is not None else {},
             state_key=StateKey(spec.target.label, spec.method, cursor.request if cursor else ""),
             cursor_column=cursor.response if cursor else None,
-            fallback_columns=described_columns(kinds, params.get("select"), spec.method),
+            fallback_columns=described_columns(description, params.get("select"), spec.method),
             checkpoint=checkpoint,
+            allow_column_drop=spec.allow_column_drop,
         )
-        sink.check_target()
+        sink.check_target(selected_rows(description, params.get("select"), spec.method))
         fp = _fingerprint(spec, params, run, self.sql_conn_id)
         previous = checkpoint.load() if checkpoint is not None else None
         resume: dict[str, Any] | None = None

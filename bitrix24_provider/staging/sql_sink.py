@@ -16,7 +16,8 @@
 
    New columns meet ``column_policy``: ``add`` (``ALTER TABLE target ADD COLUMN``; for ``replace`` the
    new table simply has them), ``ignore`` (left out), ``fail`` (:class:`ColumnPolicyError`, nothing
-   changes).
+   changes). A ``replace`` that would lose columns of the target fails with :class:`ColumnDropError`
+   (nothing changes) unless ``allow_column_drop``; with ``ignore`` the new table keeps them.
 
 Until that transaction commits the target is untouched: a failure or a killed worker leaves at most a
 staging table, which a retry resumes from or which is dropped when the export gives up.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
@@ -35,7 +36,7 @@ from .checkpoint import Checkpoint
 from .columns import KINDS, Column, Kind, columns_for, convert_rows
 from .database import Database
 from .dialects import run
-from .errors import ColumnPolicyError, MissingKeyError, StagingConfigError
+from .errors import ColumnDropError, ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
 from .incremental import next_high_water, parse_time
 from .sink import ColumnPolicy, Finished, Progress, Row
@@ -53,6 +54,7 @@ class SqlSink:
     :param cursor_column: the cursor's row field, to keep the newest of duplicate rows.
     :param fallback_columns: the columns to create the target with when the export has no rows.
     :param checkpoint: where progress is recorded after each chunk; None: not resumable.
+    :param allow_column_drop: ``replace`` may leave out columns the target has.
     """
 
     resumable = True
@@ -70,6 +72,7 @@ class SqlSink:
         cursor_column: str | None = None,
         fallback_columns: Sequence[Column] = (),
         checkpoint: Checkpoint | None = None,
+        allow_column_drop: bool = False,
     ) -> None:
         self.db = db
         self.target = target
@@ -81,6 +84,7 @@ class SqlSink:
         self.cursor_column = cursor_column
         self.fallback_columns = list(fallback_columns)
         self.checkpoint = checkpoint
+        self.allow_column_drop = allow_column_drop
         self.state = SyncState(db, target.schema)
         self.state_key = state_key
         self.staging: TableName | None = None
@@ -92,18 +96,29 @@ class SqlSink:
 
     # -- start ------------------------------------------------------------------------------
 
-    def check_target(self) -> None:
-        """Fail before exporting when the target cannot take this load (missing key columns)."""
+    def check_target(self, columns: Collection[str] | None = None) -> None:
+        """Fail before exporting, and before creating the state table, when the target cannot take
+        this load: missing key columns, or a ``replace`` whose *columns* (those of an explicit select;
+        None: known only from the rows) lack some of the target's."""
         with self.db.begin() as conn:
-            self.state.ensure(conn)
-            if self.disposition == "merge" and self.db.exists(conn, self.target):
-                names = set(self.db.column_names(conn, self.target))
+            if self.db.exists(conn, self.target):
+                names = self.db.column_names(conn, self.target)
                 missing = [k for k in self.key if k not in names]
-                if missing:
+                if self.disposition == "merge" and missing:
                     raise MissingKeyError(
                         f"write_disposition='merge': {self.label} has no column(s) {', '.join(missing)} of "
                         f"primary_key {list(self.key)}"
                     )
+                if columns is not None:
+                    self._check_drop(names, columns)
+            self.state.ensure(conn)
+
+    def _check_drop(self, target_names: Sequence[str], columns: Collection[str]) -> None:
+        if self.disposition != "replace" or self.column_policy == "ignore" or self.allow_column_drop:
+            return
+        dropped = [name for name in target_names if name not in columns]
+        if dropped:
+            raise ColumnDropError(self.label, dropped)
 
     def read_high_water(self) -> str | None:
         with self.db.begin() as conn:
@@ -291,6 +306,8 @@ class SqlSink:
             finished.columns_added = [c.name for c in new]
 
         if self.disposition == "replace":
+            if exists:
+                self._check_drop(target_names, {c.name for c in self.columns})
             if exists and self.column_policy == "ignore":
                 self._match_target_shape(conn, target_names, new)
             if exists:
