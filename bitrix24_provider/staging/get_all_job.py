@@ -43,7 +43,7 @@ from .field_names import check_names
 from .file_sink import FileSink
 from .frame_sink import FrameSink
 from .identifiers import TableName
-from .incremental import Bounds, CursorField, apply_bounds, interval_wait, resolve_bounds
+from .incremental import Bounds, CursorField, apply_bounds, format_time, interval_wait, resolve_bounds
 from .sink import ColumnPolicy, Finished, Progress, Sink
 from .sql_sink import SqlSink, WriteDisposition
 from .sync_state import ResumeTable, StateKey, TaskKey
@@ -232,8 +232,9 @@ class GetAllJob:
         if described:
             required_fields_call(spec.method, params)  # before the client sends anything
         client = self.hook.get_client()
-        started_at = portal_time(client)
         description = describe(client, spec.method, params) if described else None
+        # the moment the export began, on the portal's clock: the time block of its first answer
+        started_at = format_time(description.answered_at) if description is not None else portal_time(client)
         if description is not None:
             check_names(
                 description,

@@ -87,6 +87,7 @@ class SqlSink:
         self.allow_column_drop = allow_column_drop
         self.state = SyncState(db, target.schema)
         self.state_key = state_key
+        self.selected: list[str] | None = None  # the row fields of an explicit select
         self.staging: TableName | None = None
         self.load_id = ""
         self.columns: list[Column] = []
@@ -100,6 +101,7 @@ class SqlSink:
         """Fail before exporting, and before creating the state table, when the target cannot take
         this load: missing key columns, or a ``replace`` whose *columns* (those of an explicit select;
         None: known only from the rows) lack some of the target's."""
+        self.selected = None if columns is None else list(columns)
         with self.db.begin() as conn:
             if self.db.exists(conn, self.target):
                 names = self.db.column_names(conn, self.target)
@@ -307,6 +309,7 @@ class SqlSink:
 
         if self.disposition == "replace":
             if exists:
+                self._add_selected(conn, target_names)
                 self._check_drop(target_names, {c.name for c in self.columns})
             if exists and self.column_policy == "ignore":
                 self._match_target_shape(conn, target_names, new)
@@ -335,6 +338,17 @@ class SqlSink:
         else:
             run(conn, dialect.insert_select(target, staging, names))
         run(conn, dialect.drop(staging))
+
+    def _add_selected(self, conn: Connection, target_names: Sequence[str]) -> None:
+        """Explicitly selected columns of the target that no row carried (Bitrix24 leaves out empty
+        multi-fields such as ``PHONE``) stay in the new table, empty: they were asked for, not dropped."""
+        assert self.staging is not None
+        have = {c.name for c in self.columns}
+        for name in self.selected or ():
+            if name in target_names and name not in have:
+                column = Column(name, self.kinds.get(name, "text"))
+                run(conn, self.db.dialect.add_column(self.staging, column))
+                self.columns.append(column)
 
     def _match_target_shape(self, conn: Connection, target_names: list[str], new: list[Column]) -> None:
         """``replace`` + ``ignore``: the new table keeps the old one's columns."""

@@ -141,6 +141,19 @@ def test_an_edit_made_during_the_export_reaches_the_next_run(make_portal, sql_ta
     assert sql_target.ids("synced", family.key) == seeded_ids(emulator, family.entity)
 
 
+def test_without_a_fields_call_the_start_comes_from_server_time(make_portal, sqlite_target):
+    """``column_types="values"`` makes no ``.fields`` call: the export's first answer is then
+    ``server.time``'s, and the watermark is capped at it all the same."""
+    family = FAMILIES[0]
+    emulator = make_portal(deals=ROWS)
+    with Race(emulator, family) as race:
+        first = sync(sqlite_target, family, column_types="values").execute(make_context())
+    watermark = parse_time(first["watermark"])
+    assert race.fired_at is not None and watermark is not None and watermark.timestamp() <= race.fired_at
+    sync(sqlite_target, family, column_types="values").execute(make_context(run_id="run2"))
+    assert titles(sqlite_target, family, race.a, race.b) == ["edited A", "edited B"]
+
+
 def test_a_resumed_export_keeps_the_start_of_its_first_try(make_portal, sqlite_target):
     """Try 1 starts, A and B are edited, try 1 fails; try 2 resumes later. The watermark is capped at
     try 1's start, not try 2's (which is after A's edit)."""

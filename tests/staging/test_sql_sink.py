@@ -42,7 +42,9 @@ def deal(i: int, *, title: str | None = None, modified: str = "2024-01-01T10:00:
     }
 
 
-def sink_for(target, table: str, disposition: str = "replace", policy: str = "add", **kwargs: Any) -> SqlSink:
+def sink_for(
+    target, table: str, disposition: str = "replace", policy: str = "add", selected=None, **kwargs: Any
+) -> SqlSink:
     db = Database(sa.create_engine(target.url))
     name = TableName.checked(table, target.schema)
     sink = SqlSink(
@@ -56,7 +58,7 @@ def sink_for(target, table: str, disposition: str = "replace", policy: str = "ad
         cursor_column="DATE_MODIFY",
         **kwargs,
     )
-    sink.check_target()
+    sink.check_target(selected)
     sink.start(None)
     return sink
 
@@ -233,6 +235,16 @@ def test_a_replace_that_drops_columns_fails_at_publish_unless_allowed(sql_target
 
     load(sql_target, "deals", [[deal(2)]], allow_column_drop=True)
     assert sql_target.ids("deals") == [2] and "UF_CRM_OLD" not in sql_target.column_types("deals")
+
+
+def test_a_selected_column_no_row_carries_is_kept_empty_not_dropped(sql_target):
+    """Bitrix24 leaves out empty multi-fields: an explicit select of ``PHONE`` where no row has one
+    keeps the target's ``PHONE`` column (empty) instead of failing as a dropped column."""
+    load(sql_target, "deals", [[deal(1, PHONE=[{"VALUE": "+1"}])]])
+    selected = ["ID", "TITLE", "OPPORTUNITY", "OPENED", "DATE_MODIFY", "BEGINDATE", "UF_CRM_TAGS", "PHONE"]
+    load(sql_target, "deals", [[deal(2)]], selected=selected)
+    assert sql_target.ids("deals") == [2] and "PHONE" in sql_target.column_types("deals")
+    assert sql_target.rows(f'SELECT "PHONE" FROM {sql_target.qualified("deals")}') == [(None,)]
 
 
 def test_check_target_refuses_a_narrower_replace_before_creating_the_state_table(sql_target):
