@@ -48,6 +48,9 @@ class InvalidIdentifierError(StagingConfigError):
             f"underscores, at most 63 characters); got {value!r}"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.argument, self.value))
+
 
 class ColumnPolicyError(StagingConfigError):
     """``column_policy='fail'`` and the data brought columns the target table lacks."""
@@ -60,6 +63,9 @@ class ColumnPolicyError(StagingConfigError):
             "use column_policy='add' to add them or 'ignore' to drop them"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.table, self.columns))
+
 
 class MissingKeyError(StagingConfigError):
     """Rows lack the primary key (or the cursor field) the export needs."""
@@ -71,10 +77,14 @@ class ValueConversionError(StagingConfigError):
     def __init__(self, column: str, kind: str, value: object) -> None:
         self.column = column
         self.kind = kind
+        self.value = value
         shown = repr(value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"column {column!r} is typed {kind} but a row has the value {shown}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.column, self.kind, self.value))
 
 
 class IntervalNotOverError(StagingError):

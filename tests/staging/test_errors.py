@@ -1,4 +1,5 @@
-"""The staging errors added for field checks: picklable, scrubbed, typed for the retry policy."""
+"""The staging errors: picklable (Airflow carries exceptions across processes), scrubbed, typed for
+the retry policy."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import pytest
 
 from bitrix24_provider.staging.errors import (
     ColumnDropError,
+    ColumnPolicyError,
     FieldsAnswerError,
+    IntervalNotOverError,
+    InvalidIdentifierError,
     StagingConfigError,
     StagingError,
     UnknownFieldError,
+    ValueConversionError,
 )
 from bitrix24_provider.staging.failures import is_permanent
 
@@ -25,6 +30,10 @@ SECRET = "s3cr3twebhookcode"
         UnknownFieldError("select", "X", "crm.item (entityTypeId 7)"),
         ColumnDropError("public.deals", ["STAGE_ID", "OPPORTUNITY"]),
         FieldsAnswerError("crm.deal.fields", "the answer describes no field"),
+        InvalidIdentifierError("target_table", "deals; DROP"),
+        ColumnPolicyError("deals", ["B", "A"]),
+        ValueConversionError("ID", "integer", "abc"),
+        IntervalNotOverError("2026-05-01T12:00:00+00:00", "2026-05-01T11:00:00+00:00", 3600.0),
     ],
     ids=lambda e: type(e).__name__,
 )
