@@ -17,9 +17,10 @@ client keeps one :class:`Outage`, under a small policy of its own (``connect_ret
   request started before fail with the error, which says how many attempts were made over how
   long. Requests started later begin anew.
 
-So 16 parallel requests to a port where nothing listens make at most 16 first attempts plus the
-policy's retries, not 16 times the policy. A request that alone keeps getting such answers while
-others succeed gives up after the policy's attempts too.
+So many requests sent together to a port where nothing listens make one attempt each of those in
+flight when the first failed (at most ``max_concurrent_requests``) plus the policy's retries, not
+the policy's attempts each. A request that alone keeps getting such answers while others succeed
+gives up after the policy's attempts too.
 """
 
 from __future__ import annotations
@@ -206,21 +207,8 @@ class ClientRetries:
 
 
 class RequestRetries:
-    """The retries of one request: its own :class:`RetryBudget` plus the client's outages.
-
-    Usage::
-
-        retries = client_retries.start()
-        while True:
-            try:
-                async with retries.attempt():
-                    return await send()
-            except BitrixError as exc:
-                delay = retries.next_delay(exc)
-                if delay is None:
-                    raise
-                await sleep(delay)
-    """
+    """The retries of one request: its own :class:`RetryBudget` plus the client's outages. Used
+    like a :class:`RetryBudget`, with every attempt inside :meth:`attempt`."""
 
     def __init__(self, shared: ClientRetries) -> None:
         self.shared = shared
@@ -242,11 +230,11 @@ class RequestRetries:
         try:
             yield
         except PortalUnreachable as error:
-            self._failed(error)
+            self._failed(PortalUnreachable, error)
             raise
         except UnexpectedAnswer as error:
             self.shared.close(PortalUnreachable)  # something answered
-            self._failed(error)
+            self._failed(UnexpectedAnswer, error)
             raise
         except BitrixAPIError:
             self.shared.close()
@@ -261,9 +249,11 @@ class RequestRetries:
     def next_delay(self, error: BaseException) -> float | None:
         """Record a failed attempt: the delay before the next one, or ``None`` to give up."""
         delay = self.budget.next_delay(error)
+        if self.gave_up:
+            return None
         kind = self.shared.kind_of(error)
-        if delay is None or kind is None or self.gave_up:
-            return None if self.gave_up else delay
+        if delay is None or kind is None:
+            return delay
         return max(0.0, self.shared.outages[kind].probe_at - self.shared.clock.monotonic())
 
     async def _turn(self) -> None:
@@ -285,11 +275,10 @@ class RequestRetries:
             self.gave_up = True
             raise copy.copy(self.shared.failure) from None
 
-    def _failed(self, error: Shared) -> None:
+    def _failed(self, kind: type[Shared], error: Shared) -> None:
         """Count a failed attempt; raise the final error when the attempts are used up."""
         self._raise_if_given_up()
         shared = self.shared
-        kind = PortalUnreachable if isinstance(error, PortalUnreachable) else UnexpectedAnswer
         outage = shared.outages[kind]
         now = shared.clock.monotonic()
         self._own[kind] += 1
