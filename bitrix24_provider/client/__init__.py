@@ -18,15 +18,17 @@ from .errors import (
     MethodNotFound,
     NotFound,
     OperationTimeLimit,
+    PortalUnreachable,
     QueryLimitExceeded,
     ServerError,
     SharedThrottleError,
     TokenExpired,
     TransportError,
+    UnexpectedAnswer,
 )
+from .retry import RetryPolicy
 from .settings import ClientSettings
 from .sync_client import Bitrix
-from .throttle import RetryPolicy
 
 __all__ = [
     "AccessDenied",
@@ -45,10 +47,12 @@ __all__ = [
     "NotFound",
     "OAuthCredentials",
     "OperationTimeLimit",
+    "PortalUnreachable",
     "QueryLimitExceeded",
     "RetryPolicy",
     "ServerError",
     "SharedThrottleError",
     "TokenExpired",
     "TransportError",
+    "UnexpectedAnswer",
 ]

@@ -1,17 +1,21 @@
 """One logical request to the portal: throttled, retried, parsed, with typed errors.
 
 Every HTTP request takes a slot of the client-side leaky bucket and waits for the operating budget
-of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts, HTML or cut
-bodies) are retried with backoff under a per-request attempt budget; an expired OAuth token is
-refreshed once and the request repeated; auth errors, unknown methods and bad parameters are raised
-at once. Parameters always go through the one encoder (:mod:`.encoding`) as a form body; answers are
-decoded by the parser ``ClientSettings.json_decoder`` names (:mod:`.decoding`).
+of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts) are retried
+with backoff under a per-request attempt budget; a portal that cannot be reached and answers that
+are not the portal's JSON (HTML pages, cut bodies) under small budgets the client's requests share
+(:mod:`.retry`); an expired OAuth token is refreshed once and the request repeated; auth errors,
+unknown methods and bad parameters are raised at once. Parameters always go through the one
+encoder (:mod:`.encoding`) as a form body; answers are decoded by the parser
+``ClientSettings.json_decoder`` names (:mod:`.decoding`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,17 +24,20 @@ from typing import Any
 import aiohttp
 
 from .auth import Auth
-from .decoding import DECODERS
+from .decoding import DECODERS, excerpt
 from .encoding import to_form
 from .errors import (
     BitrixAPIError,
     BitrixError,
     OperationTimeLimit,
+    PortalUnreachable,
     QueryLimitExceeded,
     TokenExpired,
     TransportError,
+    UnexpectedAnswer,
     error_from_response,
 )
+from .retry import ClientRetries, RequestRetries
 from .settings import ClientSettings
 from .stats import Stats
 from .throttle import Clock, Throttle
@@ -100,6 +107,9 @@ class Transport:
         self.throttle = throttle
         self.clock = clock
         self.stats = stats
+        self.retries = ClientRetries(
+            settings.retry, settings.connect_retry, settings.unexpected_answer_retry, clock
+        )
         self.gate = ConcurrencyGate(settings.max_concurrent_requests)
         self._session = session
         self._own_session = session is None
@@ -134,13 +144,13 @@ class Transport:
         that looks like success with a :class:`TransportError`, which is retried like any other.
         """
         methods = tuple(budget_methods) or (method,)
-        retry = self.settings.retry.start()
+        retry = self.retries.start()
         operating_blocks = 0
         refreshes = 0
         while True:
             auth_params, generation = await self.auth.params()
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, retry)
                 if validate is not None:
                     validate(payload)
                 return payload
@@ -171,8 +181,10 @@ class Transport:
                 log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
                 await self.clock.sleep(delay)
 
-    async def _attempt(self, method: str, params: Mapping[str, Any], methods: Sequence[str]) -> Any:
-        async with self.gate:
+    async def _attempt(
+        self, method: str, params: Mapping[str, Any], methods: Sequence[str], retry: RequestRetries
+    ) -> Any:
+        async with self.gate, retry.attempt():
             if self.settings.respect_velocity_policy:
                 self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
@@ -197,6 +209,9 @@ class Transport:
                 status = resp.status
                 raw = await resp.read()
                 content_type = resp.headers.get("Content-Type", "")
+        except aiohttp.ClientConnectorError as error:  # nothing was sent
+            self.stats.http_by_status[0] += 1
+            raise PortalUnreachable(error.host, error.port, _reason(error), method=method) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             self.stats.http_by_status[0] += 1
             raise TransportError(
@@ -218,16 +233,12 @@ class Transport:
                 payload = self._decode(raw)
         if isinstance(payload, Mapping) and "error" in payload:
             raise error_from_response(status, payload, method)
+        answered = isinstance(payload, Mapping) and "result" in payload
+        if not answered and not 400 <= status < 500:  # a 4xx status says enough (401, 403, 429)
+            said = self.auth.secrets.redact(excerpt(raw))
+            raise UnexpectedAnswer(status, content_type, len(raw), said, method=method)
         if status >= 400:
             raise error_from_response(status, None, method)
-        if not isinstance(payload, Mapping) or "result" not in payload:
-            kind = "html" if "html" in content_type else "malformed_body"
-            raise TransportError(
-                f"{method}: HTTP {status}, not a Bitrix24 answer ({kind}, {len(raw)} bytes)",
-                method=method,
-                cause=kind,
-                status=status,
-            )
         return payload
 
     def _decode(self, raw: bytes) -> Any:
@@ -242,6 +253,15 @@ class Transport:
         stats.json_bodies[parser] += 1
         stats.json_bytes += len(raw)
         return payload
+
+
+def _reason(error: aiohttp.ClientConnectorError) -> str:
+    """What the system said, without the URL: ``Connection refused``, ``Name or service not known``,
+    a TLS verification failure."""
+    cause = error.os_error
+    if cause.errno and cause.errno > 0 and not isinstance(cause, (ssl_module.SSLError, socket.gaierror)):
+        return os.strerror(cause.errno)  # asyncio's own text repeats the address
+    return cause.strerror or str(cause) or type(error).__name__
 
 
 def _cause(error: BitrixError) -> str:

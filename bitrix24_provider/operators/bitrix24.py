@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from bitrix24_provider.client.encoding import batch_command
 from bitrix24_provider.client.errors import BatchError, BitrixAPIError
 from bitrix24_provider.client.families import family_of
 from bitrix24_provider.client.redact import scrub
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
+from bitrix24_provider.operators.connections import bitrix24_client, database
 from bitrix24_provider.operators.retry import default_retry_policy
 from bitrix24_provider.staging.call_results import read_items, write_results
 from bitrix24_provider.staging.database import Database
@@ -119,17 +121,6 @@ def _run_info(context: Context, operator: BaseOperator) -> RunInfo:
         state_store=context.get("task_state_store"),
         data_interval=(start, end) if start is not None else None,
     )
-
-
-def _database(sql_conn_id: str) -> Database:
-    hook = BaseHook.get_hook(sql_conn_id)
-    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-    if get_engine is None:
-        raise StagingConfigError(
-            f"sql_conn_id {sql_conn_id!r} is not a SQL connection (its hook {type(hook).__name__} is not a "
-            "common-sql DbApiHook)"
-        )
-    return Database(get_engine())
 
 
 def _with_retry_policy(kwargs: dict[str, Any], retry_policy: Any) -> dict[str, Any]:
@@ -382,7 +373,7 @@ class Bitrix24GetAllOperator(BaseOperator):
         spec = self._spec()
         to_sql = spec.target is not None
         hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=dict(self.client_kwargs or {}))
-        db = _database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
+        db = database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
         run = _run_info(context, self)
         self.log.info(
             "Exporting %s to %s (%s, try %s)",
@@ -392,6 +383,7 @@ class Bitrix24GetAllOperator(BaseOperator):
             run.try_number,
         )
         try:
+            bitrix24_client(hook)  # the connection and client_kwargs are checked before the job
             summary = GetAllJob(spec, hook, run, db, self.sql_conn_id).execute()
         finally:
             hook.close()
@@ -531,7 +523,14 @@ class Bitrix24CallOperator(BaseOperator):
             rows = list(_decode(self.items, "items", (list, tuple)))
         if self.item_builder is not None:
             rows = [self.item_builder(dict(row)) for row in rows]
-        return _check_items(rows, StagingConfigError)
+        items = _check_items(rows, StagingConfigError)
+        for position, item in enumerate(items):  # all of them before the first write
+            try:
+                batch_command(self.method, item)
+            except (ValueError, TypeError) as error:
+                message = f"items[{position}] cannot be sent to {self.method}: {error}"
+                raise StagingConfigError(message) from error
+        return items
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not isinstance(self.method, str) or not self.method.strip():
@@ -539,7 +538,7 @@ class Bitrix24CallOperator(BaseOperator):
         results_target = (
             TableName.checked(self.results_table, self.results_schema) if self.results_table else None
         )
-        db = _database(self.sql_conn_id) if self.sql_conn_id else None
+        db = database(self.sql_conn_id) if self.sql_conn_id else None
         hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=self.client_kwargs)
         try:
             items = self._items(db)
@@ -550,7 +549,9 @@ class Bitrix24CallOperator(BaseOperator):
                     "results_table to store the results, or raise xcom_max_items"
                 )
             self.log.info("Calling %s for %s items", self.method, len(items))
-            results = list(hook.get_client().call(self.method, items, return_errors=True)) if items else []
+            results = []
+            if items:
+                results = list(bitrix24_client(hook).call(self.method, items, return_errors=True))
             failures = [
                 {"position": n, "error": r.code, "error_description": r.description}
                 for n, r in enumerate(results)

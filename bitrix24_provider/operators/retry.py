@@ -2,7 +2,11 @@
 
 * Authentication, permission, unknown-method and parameter errors (``AuthError``, ``AccessDenied``,
   ``MethodNotFound``, ``InvalidParams``) and the operators' own configuration errors fail the task
-  at once: another try cannot fix them.
+  at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
+  ``sql_conn_id`` connection, a connection type whose provider is not installed, a ``sql_conn_id``
+  that is not a SQL connection, and arguments, connection fields or ``client_kwargs`` our checks
+  reject: the operators read them as :class:`~bitrix24_provider.staging.errors.StagingConfigError`
+  (:mod:`.connections`) before the first request.
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
   resets: the delay the export measured from the portal's ``operating_reset_at``, else
   ``operating_delay`` (the portal's 10-minute window).

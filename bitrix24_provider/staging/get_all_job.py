@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..client.encoding import encode_params
 from ..client.errors import BitrixError
 from ..client.families import family_of
 from .checkpoint import Checkpoint, TableCheckpoint, TaskStateCheckpoint, fingerprint
@@ -104,7 +105,8 @@ class RunInfo:
 
 def build_params(spec: GetAllSpec) -> dict[str, Any]:
     """The list method's parameters from ``request_params``, ``select`` and ``filter``; an explicit
-    select also gets the cursor field and the primary key."""
+    select also gets the cursor field and the primary key. Parameters the client cannot encode are a
+    :class:`StagingConfigError`."""
     params = dict(spec.request_params or {})
     if "start" in params:
         raise StagingConfigError("request_params must not contain 'start': the export pages by itself")
@@ -123,6 +125,10 @@ def build_params(spec: GetAllSpec) -> dict[str, Any]:
         if spec.cursor is not None:
             wanted.append(spec.cursor.request)
         params["select"] = [*select, *(w for w in wanted if w not in select)]
+    try:
+        encode_params(params)  # what the client would refuse at the first request, refused here
+    except (TypeError, ValueError) as error:
+        raise StagingConfigError(f"{spec.method}: the parameters cannot be sent: {error}") from error
     return params
 
 

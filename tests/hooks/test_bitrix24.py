@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bitrix24_provider.client import Bitrix, BitrixAsync, InvalidCredentials
+from bitrix24_provider.client import Bitrix, BitrixAsync, ClientSettings, InvalidCredentials
 from bitrix24_provider.hooks.bitrix24 import (
     Bitrix24Hook,
     ChangeCheck,
@@ -395,6 +395,43 @@ class TestData:
             assert later.export_throttle_state()["budget"]["methods"].keys() >= {"crm.deal.list"}
 
 
+class TestClientKwargsBeatTheConnection:
+    """``client_kwargs`` settings win over the connection's; what they leave out comes from it."""
+
+    EXTRA = {"plan": "standard", "requests_per_second": 3}
+
+    @pytest.mark.parametrize("settings", [{"plan": "enterprise"}, ClientSettings(plan="enterprise")])
+    def test_sync_client(self, monkeypatch, portal, settings):
+        set_conn(monkeypatch, host=portal.webhook_url, extra=self.EXTRA)
+        with Bitrix24Hook(client_kwargs={"settings": settings}) as hook:
+            bucket = hook.get_client().aio.throttle.bucket
+            assert (bucket.capacity, bucket.drain_rate) == (
+                250,
+                3,
+            )  # enterprise's size, the connection's rate
+
+    def test_async_client(self, monkeypatch, portal):
+        set_conn(monkeypatch, host=portal.webhook_url, extra=self.EXTRA)
+        hook = Bitrix24Hook(client_kwargs={"settings": {"plan": "enterprise", "requests_per_second": 4}})
+
+        async def run() -> tuple[float, float]:
+            async with await hook.aget_client() as client:
+                return client.throttle.bucket.capacity, client.throttle.bucket.drain_rate
+
+        assert asyncio.run(run()) == (250, 4)
+
+    def test_connection_test(self, monkeypatch, portal, redis_url, redis_prefix):
+        import redis
+
+        set_conn(monkeypatch, host=portal.webhook_url, extra={**self.EXTRA, "shared_throttle_dsn": redis_url})
+        settings = {"plan": "enterprise", "shared_throttle_prefix": redis_prefix}
+        assert Bitrix24Hook(client_kwargs={"settings": settings}).test_connection()[0] is True
+        with redis.Redis.from_url(redis_url) as store:  # the shared bucket's key names the plan
+            assert [key.decode() for key in store.scan_iter(f"{redis_prefix}:bucket:*")] == [
+                f"{redis_prefix}:bucket:127.0.0.1:{portal.port}:enterprise"
+            ]
+
+
 class TestTestConnection:
     def test_ok(self, monkeypatch, portal):
         webhook_conn(monkeypatch, portal)
@@ -420,7 +457,7 @@ class TestTestConnection:
         set_conn(monkeypatch, host=f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/rest/1/{WRONG_CODE}/")
         status, message = Bitrix24Hook(client_kwargs=NO_RETRY).test_connection()
         assert status is False
-        assert "TransportError" in message
+        assert "PortalUnreachable: profile: cannot connect to 127.0.0.1:" in message
         assert WRONG_CODE not in message
 
     def test_wrong_code_raises_a_client_error_on_calls(self, monkeypatch, portal):
