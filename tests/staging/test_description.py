@@ -8,8 +8,8 @@ import pytest
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.client.errors import MethodNotFound, ServerError
-from bitrix24_provider.client.settings import ClientSettings
 from bitrix24_provider.client.retry import RetryPolicy
+from bitrix24_provider.client.settings import ClientSettings
 from bitrix24_provider.emulator import CostModel
 from bitrix24_provider.staging.columns import fields_call
 from bitrix24_provider.staging.description import (
