@@ -20,15 +20,17 @@ from .errors import (
     NotFound,
     OperationTimeLimit,
     OutcomeUnknown,
+    PortalUnreachable,
     QueryLimitExceeded,
     ServerError,
     SharedThrottleError,
     TokenExpired,
     TransportError,
+    UnexpectedAnswer,
 )
+from .retry import RetryPolicy
 from .settings import ClientSettings
 from .sync_client import Bitrix
-from .throttle import RetryPolicy
 
 __all__ = [
     "AccessDenied",
@@ -49,10 +51,12 @@ __all__ = [
     "OAuthCredentials",
     "OperationTimeLimit",
     "OutcomeUnknown",
+    "PortalUnreachable",
     "QueryLimitExceeded",
     "RetryPolicy",
     "ServerError",
     "SharedThrottleError",
     "TokenExpired",
     "TransportError",
+    "UnexpectedAnswer",
 ]

@@ -25,17 +25,21 @@ Bodies are decoded on the event-loop thread. Handing large ones to a worker thre
 dropped: both parsers hold the GIL for the whole parse, so the loop cannot run meanwhile, and the
 hand-over made exports slower and the loop's stalls longer. Instead the transport parses large
 answers that came together one at a time and lets the requests they release go out in between.
+
+A body that is not the portal's JSON is described by :func:`excerpt` (an HTML page's title, else
+its first characters) for the error that reports it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
 
-__all__ = ["DECODERS", "Decoder", "DecoderName", "decode_json", "decode_orjson"]
+__all__ = ["DECODERS", "Decoder", "DecoderName", "decode_json", "decode_orjson", "excerpt"]
 
 DecoderName = Literal["orjson", "json"]
 #: ``raw bytes -> (value, name of the parser that produced it)``; raises ``ValueError`` when the body
@@ -61,3 +65,13 @@ def decode_orjson(raw: bytes) -> tuple[Any, str]:
 
 
 DECODERS: dict[str, Decoder] = {"orjson": decode_orjson, "json": decode_json}
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def excerpt(raw: bytes, limit: int = 80) -> str:
+    """What a body says in at most *limit* characters: an HTML page's ``<title>``, else its start
+    (white space collapsed). Not scrubbed: the error that carries it scrubs it."""
+    title = _TITLE.search(raw[:8192])
+    text = " ".join((title.group(1) if title else raw[: 4 * limit]).decode("utf-8", "replace").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -17,7 +17,9 @@
     │   ├── AccessDenied                ACCESS_DENIED, WRONG_AUTH_TYPE, "" + "Access denied." ...
     │   ├── InvalidParams               INVALID_ARG_VALUE, ERROR_ARGUMENT, "" + "... must be array." ...
     │   └── NotFound                    NOT_FOUND, "" + "Not found"
-    ├── TransportError                  network failure, timeout, non-JSON or truncated body   (retryable)
+    ├── TransportError                  network failure, timeout, dropped connection          (retryable)
+    │   ├── PortalUnreachable           nothing answered at the portal's address; nothing was sent
+    │   └── UnexpectedAnswer            an answer that is not the portal's JSON (HTML, cut body)
     ├── OutcomeUnknown                  a write failed in a way that does not say whether it ran
     ├── InvalidItem                     an item of ``call()`` is unusable (also a ``ValueError``)
     ├── IncompleteResultError           a listing could not prove it fetched everything
@@ -29,9 +31,11 @@ Every class carries a ``retryable`` class attribute: ``True`` means the same req
 simply sent again later (the caller still owns *when*: an :class:`OperationTimeLimit` must wait for
 the method's ``operating_reset_at``, see :mod:`bitrix24_provider.client.throttle`). Authentication,
 permission, method and parameter errors are never retryable; :class:`TokenExpired` is handled by
-refreshing the token, not by retrying. A write is sent again only after failures that prove it did
-not run (:func:`bitrix24_provider.client.writes.may_have_run`); otherwise it ends as
-:class:`OutcomeUnknown`.
+refreshing the token, not by retrying. :class:`PortalUnreachable` and :class:`UnexpectedAnswer`
+are retried under small budgets of their own that all requests of a client share
+(:mod:`bitrix24_provider.client.retry`): they say something about the portal, not about one request.
+A write is sent again only after failures that prove it did not run
+(:func:`bitrix24_provider.client.writes.may_have_run`); otherwise it ends as :class:`OutcomeUnknown`.
 
 All texts are passed through :func:`~bitrix24_provider.client.redact.scrub`, so webhook codes and
 tokens do not leak through ``str(exc)``.
@@ -62,11 +66,13 @@ __all__ = [
     "NotFound",
     "OperationTimeLimit",
     "OutcomeUnknown",
+    "PortalUnreachable",
     "QueryLimitExceeded",
     "ServerError",
     "SharedThrottleError",
     "TokenExpired",
     "TransportError",
+    "UnexpectedAnswer",
     "error_from_response",
     "is_retryable",
 ]
@@ -173,7 +179,7 @@ class NotFound(BitrixAPIError):
 
 class TransportError(BitrixError):
     """The request did not produce a usable Bitrix answer: connection failure, timeout, TLS error,
-    a non-JSON (e.g. HTML) or truncated body. Transient.
+    a dropped connection. Transient.
 
     :param message: what went wrong, in words.
     :param method: the REST method being called.
@@ -188,16 +194,128 @@ class TransportError(BitrixError):
         self.method = method
         self.cause = scrub(cause)
         self.status = status
-        parts = [f"{method or '<unknown method>'}: {self.message}"]
-        if status is not None:
-            parts.append(f"HTTP {status}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        parts = [f"{self.method or '<unknown method>'}: {self.message}"]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
         if self.cause:
             parts.append(self.cause)
-        super().__init__(": ".join(parts))
+        return ": ".join(parts)
 
     def __reduce__(self) -> tuple[Any, ...]:
         rebuild = partial(type(self), method=self.method, cause=self.cause, status=self.status)
         return (rebuild, (self.message,))
+
+
+def _after(attempts: int, elapsed: float) -> str:
+    return f" after {attempts} attempts in {elapsed:.1f} s" if attempts > 1 else ""
+
+
+class PortalUnreachable(TransportError):
+    """Nothing answered at the portal's address: connection refused, unknown host name, no route.
+    The request was not sent. Retried under ``ClientSettings.connect_retry``, attempts shared by all
+    requests of a client.
+
+    :param host: the portal's host (never the webhook path).
+    :param port: its port.
+    :param reason: what the operating system said, e.g. ``Connection refused``.
+    :param attempts: the attempts made before giving up (shared by the client's requests).
+    :param elapsed: seconds from the first failed attempt to the last.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        reason: str,
+        *,
+        method: str = "",
+        attempts: int = 1,
+        elapsed: float = 0.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.reason = scrub(reason)
+        self.attempts = attempts
+        self.elapsed = elapsed
+        where = host if port is None else f"{host}:{port}"
+        message = f"cannot connect to {where} ({self.reason}){_after(attempts, elapsed)}"
+        super().__init__(message, method=method, cause="connect")
+
+    def _text(self) -> str:
+        return f"{self.method or '<unknown method>'}: {self.message}"
+
+    def after(self, attempts: int, elapsed: float) -> PortalUnreachable:
+        """The same failure, saying how many attempts were made over how long."""
+        return type(self)(
+            self.host, self.port, self.reason, method=self.method, attempts=attempts, elapsed=elapsed
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = partial(type(self), method=self.method, attempts=self.attempts, elapsed=self.elapsed)
+        return (rebuild, (self.host, self.port, self.reason))
+
+
+class UnexpectedAnswer(TransportError):
+    """Something answered, but not with the portal's JSON: an HTML page (a proxy's error page, a
+    login form), another non-JSON body, a JSON body cut short, JSON without ``result`` or
+    ``error``. Retried under ``ClientSettings.unexpected_answer_retry``, attempts shared by all
+    requests of a client. ``cause`` is ``html`` for an HTML page, else ``malformed_body``.
+
+    :param status: the HTTP status.
+    :param content_type: the answer's ``Content-Type``.
+    :param size: the body's length in bytes.
+    :param excerpt: what the body says: an HTML page's title or the first characters (scrubbed).
+    :param attempts: the attempts made before giving up (shared by the client's requests).
+    :param elapsed: seconds from the first failed attempt to the last.
+    """
+
+    status: int
+
+    def __init__(
+        self,
+        status: int,
+        content_type: str,
+        size: int,
+        excerpt: str,
+        *,
+        method: str = "",
+        attempts: int = 1,
+        elapsed: float = 0.0,
+    ) -> None:
+        self.content_type = content_type
+        self.size = size
+        self.excerpt = scrub(excerpt)
+        self.attempts = attempts
+        self.elapsed = elapsed
+        kind = "html" if "html" in content_type.lower() else "malformed_body"
+        media_type = content_type.split(";", 1)[0].strip() or "(no content type)"
+        message = (
+            f"HTTP {status} {media_type}, {size} bytes, not a Bitrix24 answer: "
+            f'"{self.excerpt}"{_after(attempts, elapsed)}'
+        )
+        super().__init__(message, method=method, cause=kind, status=status)
+
+    def _text(self) -> str:
+        return f"{self.method or '<unknown method>'}: {self.message}"
+
+    def after(self, attempts: int, elapsed: float) -> UnexpectedAnswer:
+        """The same failure, saying how many attempts were made over how long."""
+        return type(self)(
+            self.status,
+            self.content_type,
+            self.size,
+            self.excerpt,
+            method=self.method,
+            attempts=attempts,
+            elapsed=elapsed,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = partial(type(self), method=self.method, attempts=self.attempts, elapsed=self.elapsed)
+        return (rebuild, (self.status, self.content_type, self.size, self.excerpt))
 
 
 class OutcomeUnknown(BitrixError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .decoding import DECODERS, DecoderName
-from .throttle import PLAN_LIMITS, RetryPolicy
+from .retry import RetryPolicy
+from .throttle import PLAN_LIMITS
 
 
 @dataclass
@@ -24,6 +25,10 @@ class ClientSettings:
         (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only
         once this has passed since they were sent.
     :param retry: backoff for transient failures, per request.
+    :param connect_retry: attempts and backoff when nothing answers at the portal's address
+        (:class:`~.errors.PortalUnreachable`), shared by all requests of the client (:mod:`.retry`).
+    :param unexpected_answer_retry: the same for answers that are not the portal's JSON (an HTML
+        page, a cut body: :class:`~.errors.UnexpectedAnswer`).
     :param operating_retries: how many times one command may be resumed after an operating block.
     :param time_scale: portal seconds per real second; set it to the emulator's ``time_scale`` so the
         throttle's clock runs as fast as the portal's.
@@ -49,6 +54,10 @@ class ClientSettings:
     request_timeout: float = 90.0
     portal_request_cap: float = 60.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
+    connect_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base=0.5, cap=1.0))
+    unexpected_answer_retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(max_attempts=5, base=0.5, cap=4.0)
+    )
     operating_retries: int = 5
     time_scale: float = 1.0
     shared_throttle: str | None = field(default=None, repr=False)

@@ -10,8 +10,8 @@ Bitrix24 enforces two limits (contract §6):
   above it the method is blocked with HTTP 429 ``OPERATION_TIME_LIMIT`` — :class:`OperatingBudget`.
 
 :class:`Throttle` combines both and exports/restores their state as JSON, so that the next process
-(the next Airflow task try) continues where the last one stopped. :class:`RetryPolicy` gives
-exponential backoff with full jitter and a per-request attempt budget.
+(the next Airflow task try) continues where the last one stopped. Retries of failed requests are
+in :mod:`.retry`.
 
 Time is injectable everywhere: the bucket takes a monotonic ``clock``, a ``wall`` clock (Unix
 seconds, used only to export/restore state) and an async ``sleep``; the budget takes ``now`` (the
@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
-
-from .errors import is_retryable
 
 __all__ = [
     "PLAN_LIMITS",
@@ -40,8 +37,6 @@ __all__ = [
     "LeakyBucket",
     "MethodBudgetState",
     "OperatingBudget",
-    "RetryBudget",
-    "RetryPolicy",
     "ScaledClock",
     "SystemClock",
     "Throttle",
@@ -602,78 +597,3 @@ class Throttle:
 
     async def close(self) -> None:
         """Release what the throttle holds (nothing for the in-process one)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Retries
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter.
-
-    The delay before retry ``n`` (0-based) is uniform in ``[0, min(cap, base * multiplier**n))``.
-    Each request gets its own :class:`RetryBudget` from :meth:`start`; nothing is shared between
-    requests.
-
-    :param max_attempts: attempts in total, the first one included.
-    :param base: seconds; scale of the first delay.
-    :param cap: seconds; upper bound of any delay.
-    :param multiplier: growth per retry.
-    """
-
-    max_attempts: int = 5
-    base: float = 0.5
-    cap: float = 30.0
-    multiplier: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1 or self.base < 0 or self.cap < 0 or self.multiplier < 1:
-            raise ValueError("need max_attempts >= 1, base >= 0, cap >= 0, multiplier >= 1")
-
-    def delay(self, retry: int, draw: float) -> float:
-        """Delay before retry number *retry* (0-based) for a uniform *draw* in ``[0, 1)``."""
-        ceiling = self.cap if retry > 64 else min(self.cap, self.base * self.multiplier**retry)
-        return draw * ceiling
-
-    def start(self, *, rng: Callable[[], float] = random.random) -> RetryBudget:
-        """A fresh attempt budget for one request."""
-        return RetryBudget(self, rng)
-
-
-@dataclass
-class RetryBudget:
-    """The attempts of one request under a :class:`RetryPolicy`.
-
-    Usage::
-
-        budget = policy.start()
-        while True:
-            try:
-                return await send()
-            except BitrixError as exc:
-                delay = budget.next_delay(exc)
-                if delay is None:
-                    raise
-                await sleep(delay)
-    """
-
-    policy: RetryPolicy
-    rng: Callable[[], float] = random.random
-    failures: int = field(default=0, init=False)
-
-    @property
-    def remaining(self) -> int:
-        """Attempts still allowed."""
-        return max(0, self.policy.max_attempts - self.failures)
-
-    def next_delay(self, error: BaseException, *, at_least: float = 0.0) -> float | None:
-        """Record a failed attempt. Returns the delay before the next one, or ``None`` to give up.
-
-        Gives up on non-retryable errors (see :func:`~bitrix24_provider.client.errors.is_retryable`)
-        and when the attempts are used up. *at_least* raises the delay (e.g. a known reset time).
-        """
-        self.failures += 1
-        if not is_retryable(error) or self.failures >= self.policy.max_attempts:
-            return None
-        return max(at_least, self.policy.delay(self.failures - 1, self.rng()))

@@ -1,19 +1,22 @@
 """One logical request to the portal: throttled, retried, parsed, with typed errors.
 
 Every HTTP request takes a slot of the client-side leaky bucket and waits for the operating budget
-of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts, HTML or cut
-bodies) are retried with backoff under a per-request attempt budget; an expired OAuth token is
-refreshed once and the request repeated; auth errors, unknown methods and bad parameters are raised
-at once. A request that writes (:mod:`.writes`) is retried only after failures that prove it did
-not run; after the others it raises :class:`OutcomeUnknown`. Parameters always go through the one
-encoder (:mod:`.encoding`) as a form body; answers are decoded by the parser
-``ClientSettings.json_decoder`` names (:mod:`.decoding`).
+of the methods it runs. Transient failures (503, 5xx, dropped connections, timeouts) are retried
+with backoff under a per-request attempt budget; a portal that cannot be reached and answers that
+are not the portal's JSON (HTML pages, cut bodies) under small budgets the client's requests share
+(:mod:`.retry`); an expired OAuth token is refreshed once and the request repeated; auth errors,
+unknown methods and bad parameters are raised at once. A request that writes (:mod:`.writes`) is
+retried only after failures that prove it did not run; after the others it raises
+:class:`OutcomeUnknown`. Parameters always go through the one encoder (:mod:`.encoding`) as a form
+body; answers are decoded by the parser ``ClientSettings.json_decoder`` names (:mod:`.decoding`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import ssl as ssl_module
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,18 +25,21 @@ from typing import Any
 import aiohttp
 
 from .auth import Auth
-from .decoding import DECODERS
+from .decoding import DECODERS, excerpt
 from .encoding import to_form
 from .errors import (
     BitrixAPIError,
     BitrixError,
     OperationTimeLimit,
     OutcomeUnknown,
+    PortalUnreachable,
     QueryLimitExceeded,
     TokenExpired,
     TransportError,
+    UnexpectedAnswer,
     error_from_response,
 )
+from .retry import ClientRetries, RequestRetries
 from .settings import ClientSettings
 from .stats import Stats
 from .throttle import Clock, Throttle
@@ -104,6 +110,9 @@ class Transport:
         self.throttle = throttle
         self.clock = clock
         self.stats = stats
+        self.retries = ClientRetries(
+            settings.retry, settings.connect_retry, settings.unexpected_answer_retry, clock
+        )
         self.gate = ConcurrencyGate(settings.max_concurrent_requests)
         self._session = session
         self._own_session = session is None
@@ -147,15 +156,16 @@ class Transport:
         """
         methods = tuple(budget_methods) or (method,)
         writing = writes(methods) if write is None else write
-        retry = self.settings.retry.start()
+        retry = self.retries.start()
         operating_blocks = 0
         refreshes = 0
         sent: list[float] = []  # when each attempt went out, on the throttle's clock
         unknown_since: float | None = None  # the last attempt that may have run
         while True:
             auth_params, generation = await self.auth.params()
+            tried = len(sent)
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods, sent)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent)
                 if validate is not None:
                     validate(payload)
                 return payload
@@ -182,7 +192,7 @@ class Transport:
                 log.info("%s is blocked by the operating limit; waiting for its reset", method)
                 continue
             except BitrixError as error:
-                if writing and may_have_run(error):
+                if writing and len(sent) > tried and may_have_run(error):  # this attempt went out
                     unknown_since = sent[-1]
                 delay = retry.next_delay(error) if unknown_since is None or retry_unknown else None
                 if delay is None:
@@ -195,9 +205,14 @@ class Transport:
                 await self.clock.sleep(delay)
 
     async def _attempt(
-        self, method: str, params: Mapping[str, Any], methods: Sequence[str], sent: list[float]
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        methods: Sequence[str],
+        retry: RequestRetries,
+        sent: list[float],
     ) -> Any:
-        async with self.gate:
+        async with self.gate, retry.attempt():
             if self.settings.respect_velocity_policy:
                 self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
@@ -223,16 +238,15 @@ class Transport:
                 status = resp.status
                 raw = await resp.read()
                 content_type = resp.headers.get("Content-Type", "")
+        except aiohttp.ClientConnectorError as error:  # nothing was sent
+            self.stats.http_by_status[0] += 1
+            raise PortalUnreachable(error.host, error.port, _reason(error), method=method) from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             self.stats.http_by_status[0] += 1
-            if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
-                cause = "connect"  # no connection was made: nothing was sent
-            else:
-                cause = "timeout" if isinstance(error, asyncio.TimeoutError) else "connection"
             raise TransportError(
                 self.auth.secrets.redact(f"{method}: {type(error).__name__}: {error}"),
                 method=method,
-                cause=cause,
+                cause="timeout" if isinstance(error, asyncio.TimeoutError) else "connection",
             ) from None
         self.stats.http_by_status[status] += 1
         if len(raw) < _LARGE_BODY:
@@ -248,16 +262,12 @@ class Transport:
                 payload = self._decode(raw)
         if isinstance(payload, Mapping) and "error" in payload:
             raise error_from_response(status, payload, method)
+        answered = isinstance(payload, Mapping) and "result" in payload
+        if not answered and not 400 <= status < 500:  # a 4xx status says enough (401, 403, 429)
+            said = self.auth.secrets.redact(excerpt(raw))
+            raise UnexpectedAnswer(status, content_type, len(raw), said, method=method)
         if status >= 400:
             raise error_from_response(status, None, method)
-        if not isinstance(payload, Mapping) or "result" not in payload:
-            kind = "html" if "html" in content_type else "malformed_body"
-            raise TransportError(
-                f"{method}: HTTP {status}, not a Bitrix24 answer ({kind}, {len(raw)} bytes)",
-                method=method,
-                cause=kind,
-                status=status,
-            )
         return payload
 
     def _decode(self, raw: bytes) -> Any:
@@ -278,6 +288,15 @@ def _unknown(method: str, error: BitrixError, sent_at: float) -> OutcomeUnknown:
     """What a write leaves whose attempt at *sent_at* may have run, when its request gives up."""
     log.warning("%s may have run on the portal (%s); its outcome is unknown", method, _cause(error))
     return OutcomeUnknown(method, str(error), sent_at=sent_at)
+
+
+def _reason(error: aiohttp.ClientConnectorError) -> str:
+    """What the system said, without the URL: ``Connection refused``, ``Name or service not known``,
+    a TLS verification failure."""
+    cause = error.os_error
+    if cause.errno and cause.errno > 0 and not isinstance(cause, (ssl_module.SSLError, socket.gaierror)):
+        return os.strerror(cause.errno)  # asyncio's own text repeats the address
+    return cause.strerror or str(cause) or type(error).__name__
 
 
 def _cause(error: BitrixError) -> str:

@@ -23,6 +23,11 @@ class PortalClock:
         """Portal Unix time in seconds."""
         return self._epoch + (time.monotonic() - self._mono0) * self.time_scale
 
+    def advance(self, portal_seconds: float) -> None:
+        """Jump the clock by ``portal_seconds`` (negative: back). Tests use it to place writes at
+        chosen moments: "8 s later", or a write that commits late with an earlier modification time."""
+        self._epoch += portal_seconds
+
     def real_seconds(self, portal_seconds: float) -> float:
         return portal_seconds / self.time_scale
 

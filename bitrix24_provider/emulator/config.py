@@ -112,6 +112,9 @@ class EmulatorConfig:
     #: Methods that refuse an id cursor (``>ID``/``>id`` with ``start=-1``) with 400
     #: INVALID_ARG_VALUE, like list methods whose filter does not accept the id field.
     no_keyset_methods: list[str] = field(default_factory=list)
+    #: Methods that always fail with 500 INTERNAL_SERVER_ERROR (direct calls and batch commands),
+    #: like a method broken on the portal: a client retries it and gives up.
+    failing_methods: list[str] = field(default_factory=list)
 
     costs: CostModel = field(default_factory=CostModel)
     faults: Faults = field(default_factory=Faults)

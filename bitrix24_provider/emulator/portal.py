@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -103,6 +104,10 @@ class Portal:
         #: Serve through the per-row reference path (rows value by value, ``phpize`` +
         #: ``json.dumps``) instead of the column path and orjson; the answers are the same bytes.
         self.reference = False
+        #: Called with (lower-case method, parameters) before every command runs, direct or inside a
+        #: batch (after its ``$result`` references are resolved), on the emulator's thread: tests
+        #: change data at chosen points of an export with :meth:`apply` and :meth:`PortalClock.advance`.
+        self.before_command: Callable[[str, Mapping[str, Any]], None] | None = None
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -132,6 +137,16 @@ class Portal:
             "oauth_refreshes": self.oauth.refreshes,
             "portal_time": self.clock.now(),
         }
+
+    def apply(self, method: str, params: dict[str, Any]) -> Any:
+        """Run one method on the portal's data as the webhook's user and return its ``result``:
+        no HTTP, no limits, no faults, no counters. How tests write from the portal's side (a user
+        editing a deal in the browser), also from inside :attr:`before_command`."""
+        handler = self.handlers.get(method.lower())
+        if handler is None:
+            raise method_not_found()
+        info = CallInfo(self.clock.now(), self.config.utc_offset, self.config.user_id, "webhook")
+        return handler(params, info).result
 
     # -- execution ---------------------------------------------------------------------------
 
@@ -169,7 +184,11 @@ class Portal:
         if handler is None:
             return method_not_found(), 0.0
         info = CallInfo(at, self.config.utc_offset, principal.user_id, principal.auth_type, self.reference)
+        if self.before_command is not None:
+            self.before_command(method, params)
         try:
+            if method in (m.lower() for m in self.config.failing_methods):
+                raise RestError("INTERNAL_SERVER_ERROR", "Internal server error", 500)
             if method in self.config.no_keyset_methods:
                 _refuse_id_cursor(params)
             result = handler(params, info)

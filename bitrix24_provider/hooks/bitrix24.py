@@ -23,7 +23,6 @@ from bitrix24_provider.hooks.changes import ChangeCheck, normalize_watermark
 from bitrix24_provider.hooks.connection import (
     CONN_TYPE,
     Bitrix24ConnectionConfig,
-    client_options,
     extra_text,
     parse_connection,
 )
@@ -108,10 +107,12 @@ class Bitrix24Hook(BaseHook):
 
     :param bitrix24_conn_id: the Airflow connection id.
     :param client_kwargs: extra keyword arguments of the client (``time_scale``, ``batch_size``,
-        ``max_concurrent_requests`` through ``settings``...); they override the connection's.
-        ``settings`` may be a dict of :class:`~bitrix24_provider.client.ClientSettings` fields (its
-        ``retry`` a dict of :class:`~bitrix24_provider.client.RetryPolicy` fields), so the value
-        stays JSON-serialisable for triggers.
+        ``max_concurrent_requests`` through ``settings``...); they override the connection's, also
+        the fields given in ``settings`` (``{"settings": {"plan": "enterprise"}}`` beats the
+        connection's plan). ``settings`` may be a dict of
+        :class:`~bitrix24_provider.client.ClientSettings` fields (its ``retry``, ``connect_retry``,
+        ``unexpected_answer_retry`` dicts of :class:`~bitrix24_provider.client.RetryPolicy` fields),
+        so the value stays JSON-serialisable for triggers.
     """
 
     conn_name_attr = "bitrix24_conn_id"
@@ -202,8 +203,9 @@ class Bitrix24Hook(BaseHook):
         """The synchronous client of this connection (built once per hook; :meth:`close` it)."""
         if self._client is None:
             config = self.config
-            arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant)
-            self._client = Bitrix(**{**arguments, **client_options(self.client_kwargs)})
+            self._client = Bitrix(
+                **config.client_arguments(self._on_refresh, self._on_invalid_grant, self.client_kwargs)
+            )
         return self._client
 
     def get_conn(self) -> Bitrix:
@@ -217,8 +219,9 @@ class Bitrix24Hook(BaseHook):
         tasks.
         """
         config = await self.aget_config()
-        arguments = config.client_arguments(self._aon_refresh, self._aon_invalid_grant)
-        return BitrixAsync(**{**arguments, **client_options(self.client_kwargs)})
+        return BitrixAsync(
+            **config.client_arguments(self._aon_refresh, self._aon_invalid_grant, self.client_kwargs)
+        )
 
     def close(self) -> None:
         """Close the cached synchronous client (its HTTP session and event loop thread)."""
@@ -410,20 +413,22 @@ class Bitrix24Hook(BaseHook):
         cursor_field: str = "DATE_MODIFY",
         filter: Mapping[str, Any] | None = None,
         call_params: Mapping[str, Any] | None = None,
+        lag: float = 5.0,
     ) -> dict[str, Any] | None:
-        """``{"watermark", "count"}`` of the records changed after ``watermark``, or ``None``.
+        """``{"watermark", "newest", "count"}`` of the records changed after ``watermark``, or
+        ``None``; the returned ``watermark`` stays ``lag`` seconds behind the portal's time of the check.
 
         One ``start=-1`` list call; see :class:`ChangeCheck`.
         """
-        check = ChangeCheck(method, cursor_field, normalize_watermark(watermark), filter, call_params)
+        check = ChangeCheck(method, cursor_field, normalize_watermark(watermark), filter, call_params, lag)
         answer = self.get_client().call(method, check.params(), raw=True)
-        return check.evaluate(answer.get("result"))
+        return check.evaluate(answer)
 
     @staticmethod
     async def acheck_changes(client: BitrixAsync, check: ChangeCheck) -> dict[str, Any] | None:
         """Async twin of :meth:`check_changes` on a client from :meth:`aget_client`."""
         answer = await client.call(check.method, check.params(), raw=True)
-        return check.evaluate(answer.get("result"))
+        return check.evaluate(answer)
 
     def redact(self, text: str) -> str:
         """``text`` with this connection's secrets and anything secret-shaped masked."""
@@ -441,8 +446,8 @@ class Bitrix24Hook(BaseHook):
         try:
             config = self.config
             secrets = config.secrets
-            arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant)
-            with Bitrix(**{**arguments, **client_options(self.client_kwargs)}) as client:
+            arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant, self.client_kwargs)
+            with Bitrix(**arguments) as client:
                 profile = client.call("profile")
         except Exception as error:
             secrets += self._config.secrets if self._config is not None else ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bitrix24_provider.client.families import family_of
@@ -57,6 +57,12 @@ class ChangeCheck:
     then carries the newest change. ``count`` is the number of changed records on that page, so at
     most 50.
 
+    The ``watermark`` a check hands on (for the next check, or a sync's lower bound) is the newest
+    change seen, but never later than the portal's time of the check (the answer's ``time`` block)
+    minus ``lag``: an edit in the same second as the check, or one whose transaction commits a little
+    after its modification time, is then still after it. It is never earlier than the watermark the
+    check started from.
+
     :param method: a list method (``crm.deal.list``, ``crm.item.list``, ``tasks.task.list``...).
     :param cursor_field: ``DATE_MODIFY`` (classic CRM), ``updatedTime`` (``crm.item.list``, with
         ``entityTypeId`` in ``call_params``), ``CHANGED_DATE`` (tasks; the answer names it
@@ -64,6 +70,7 @@ class ChangeCheck:
     :param watermark: changes strictly after this date-time count.
     :param filter: further filter conditions (the cursor condition is added to them).
     :param call_params: further request parameters, e.g. ``{"entityTypeId": 1032}``.
+    :param lag: seconds the handed-on watermark stays behind the portal's time of the check.
     """
 
     method: str
@@ -71,6 +78,7 @@ class ChangeCheck:
     watermark: str
     filter: Mapping[str, Any] | None = None
     call_params: Mapping[str, Any] | None = None
+    lag: float = 5.0
 
     def params(self) -> dict[str, Any]:
         id_field = family_of(self.method).request_id
@@ -97,12 +105,15 @@ class ChangeCheck:
             "check cursor_field (crm.item.list uses updatedTime, tasks.task.list CHANGED_DATE)"
         )
 
-    def evaluate(self, result: Any) -> dict[str, Any] | None:
-        """``{"watermark": newest cursor value, "count": n}``, or ``None`` when nothing changed.
+    def evaluate(self, answer: Any) -> dict[str, Any] | None:
+        """``{"watermark", "newest", "count"}`` from the whole answer of the list call (``raw=True``),
+        or ``None`` when nothing changed. ``newest`` is the newest change seen, ``watermark`` where
+        the next check may start (see the class docstring).
 
         Rows whose cursor is not after the watermark are not counted (a portal ignoring an unknown
         filter field would otherwise report every record as changed).
         """
+        result = answer.get("result") if isinstance(answer, Mapping) else None
         rows = rows_of(result, family_of(self.method)) if result else []
         bound = _parse_datetime(self.watermark)
         newest: tuple[datetime, str] | None = None
@@ -112,17 +123,31 @@ class ChangeCheck:
             moment = _parse_datetime(raw)
             if moment is None:
                 continue
-            if bound is not None and (moment.tzinfo is None) == (bound.tzinfo is None) and moment <= bound:
+            if bound is not None and _comparable(moment, bound) and moment <= bound:
                 continue
             count += 1
             if newest is None or _later(moment, newest[0]):
                 newest = (moment, str(raw))
         if newest is None:
             return None
-        return {"watermark": newest[1], "count": count}
+        return {"watermark": self._resume_point(newest, answer), "newest": newest[1], "count": count}
+
+    def _resume_point(self, newest: tuple[datetime, str], answer: Mapping[str, Any]) -> str:
+        block = answer.get("time")
+        checked = _parse_datetime(block.get("date_start")) if isinstance(block, Mapping) else None
+        cap = (checked if checked is not None else newest[0]) - timedelta(seconds=self.lag)
+        point = newest
+        if _comparable(cap, newest[0]) and cap < newest[0]:
+            point = (cap, normalize_watermark(cap))
+        bound = _parse_datetime(self.watermark)
+        if bound is not None and _comparable(bound, point[0]) and point[0] < bound:
+            return self.watermark
+        return point[1]
+
+
+def _comparable(a: datetime, b: datetime) -> bool:
+    return (a.tzinfo is None) == (b.tzinfo is None)
 
 
 def _later(a: datetime, b: datetime) -> bool:
-    if (a.tzinfo is None) != (b.tzinfo is None):
-        return False
-    return a > b
+    return _comparable(a, b) and a > b

@@ -8,7 +8,7 @@ Airflow 3 UI, ``extra__bitrix24__<name>`` from older UIs). Nothing here imports 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -144,8 +144,20 @@ class Bitrix24ConnectionConfig:
             return False
         return self.ca_bundle or True
 
-    def client_arguments(self, on_refresh: Any = None, on_invalid_grant: Any = None) -> dict[str, Any]:
-        """Keyword arguments of :class:`~bitrix24_provider.client.Bitrix` for this connection."""
+    def client_arguments(
+        self,
+        on_refresh: Any = None,
+        on_invalid_grant: Any = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments of :class:`~bitrix24_provider.client.Bitrix` for this connection.
+
+        *client_kwargs* (see :func:`client_options`) override the connection: its arguments, and the
+        fields its ``settings`` give (``plan``, ``requests_per_second``...), beat the connection's
+        values; what they leave out comes from the connection.
+        """
+        options = client_options(client_kwargs)
+        given = _given_settings(client_kwargs)
         kwargs: dict[str, Any] = {
             "plan": self.plan,
             "requests_per_second": self.requests_per_second,
@@ -168,7 +180,7 @@ class Bitrix24ConnectionConfig:
             )
         else:
             kwargs["webhook"] = self.webhook_url
-        return kwargs
+        return {**{k: v for k, v in kwargs.items() if k not in given}, **options}
 
 
 def _split_host(host: str, schema: str | None, port: int | None) -> tuple[str, str, list[str]]:
@@ -277,15 +289,33 @@ def parse_connection(
     return Bitrix24ConnectionConfig(**common, webhook_url=webhook)
 
 
+#: the :class:`ClientSettings` fields that take a :class:`RetryPolicy`
+_POLICIES = ("retry", "connect_retry", "unexpected_answer_retry")
+
+
 def client_options(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     """``client_kwargs`` with JSON-friendly spellings turned into objects: ``settings`` may be a
-    dict of :class:`ClientSettings` fields, whose ``retry`` may be a dict of :class:`RetryPolicy`."""
+    dict of :class:`ClientSettings` fields, whose ``retry``, ``connect_retry`` and
+    ``unexpected_answer_retry`` may be dicts of :class:`RetryPolicy` fields."""
     options = dict(raw or {})
     settings = options.get("settings")
     if isinstance(settings, Mapping):
         values = dict(settings)
-        if isinstance(values.get("retry"), Mapping):
-            values["retry"] = RetryPolicy(**values["retry"])
+        for name in _POLICIES:
+            if isinstance(values.get(name), Mapping):
+                values[name] = RetryPolicy(**values[name])
         options["settings"] = ClientSettings(**values)
     options.setdefault("verbose", False)
     return options
+
+
+def _given_settings(raw: Mapping[str, Any] | None) -> set[str]:
+    """The :class:`ClientSettings` fields ``client_kwargs`` set: the keys of a ``settings`` dict, or
+    the fields of a ``ClientSettings`` object that differ from the defaults."""
+    written = (raw or {}).get("settings")
+    if isinstance(written, Mapping):
+        return set(written)
+    if isinstance(written, ClientSettings):
+        default = ClientSettings()
+        return {f.name for f in fields(written) if getattr(written, f.name) != getattr(default, f.name)}
+    return set()

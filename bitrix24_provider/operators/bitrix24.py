@@ -14,18 +14,21 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from bitrix24_provider.client.encoding import batch_command
 from bitrix24_provider.client.errors import BatchError
 from bitrix24_provider.client.external_keys import ExternalKey
 from bitrix24_provider.client.families import family_of
 from bitrix24_provider.client.redact import scrub
 from bitrix24_provider.client.writes import is_write
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
+from bitrix24_provider.operators.connections import bitrix24_client, database
 from bitrix24_provider.operators.retry import default_retry_policy
 from bitrix24_provider.staging.call_results import CallOutcomes, read_items, write_results
 from bitrix24_provider.staging.database import Database
+from bitrix24_provider.staging.description import COLUMN_TYPES, required_fields_call
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
 from bitrix24_provider.staging.file_sink import file_format
@@ -122,17 +125,6 @@ def _run_info(context: Context, operator: BaseOperator) -> RunInfo:
     )
 
 
-def _database(sql_conn_id: str) -> Database:
-    hook = BaseHook.get_hook(sql_conn_id)
-    get_engine = getattr(hook, "get_sqlalchemy_engine", None)
-    if get_engine is None:
-        raise StagingConfigError(
-            f"sql_conn_id {sql_conn_id!r} is not a SQL connection (its hook {type(hook).__name__} is not a "
-            "common-sql DbApiHook)"
-        )
-    return Database(get_engine())
-
-
 def _with_retry_policy(kwargs: dict[str, Any], retry_policy: Any) -> dict[str, Any]:
     if retry_policy is DEFAULT:
         retry_policy = default_retry_policy()
@@ -172,18 +164,29 @@ class Bitrix24GetAllOperator(BaseOperator):
         ``crm.item.list`` and ``tasks.task.list``); None: no key, no de-duplication.
     :param cursor_field: the incremental cursor (templated): ``DATE_MODIFY`` (classic CRM),
         ``updatedTime`` (``crm.item.list``), ``CHANGED_DATE`` (tasks; rows carry ``changedDate``).
-    :param lag: overlap subtracted from the watermark (timedelta or seconds).
+    :param lag: overlap subtracted from the watermark (timedelta or seconds): edits whose transaction
+        committed up to this long after their modification time are still read by the next run.
     :param use_data_interval: bound the cursor to the DAG run's data interval
         ``[start - lag, end)`` instead of the stored watermark.
     :param chunk_rows: rows per staging transaction / DataFrame chunk (2500 = one batch of 50 pages).
     :param column_policy: columns the target lacks: ``add``, ``ignore`` or ``fail``.
+    :param column_types: ``fields`` (default): one ``crm.<entity>.fields`` call (``crm.item.fields``,
+        ``tasks.task.getfields``, ``user.fields``) types the columns, and every name in ``select``,
+        ``filter``/``order`` keys (also in ``call_params``), ``cursor_field`` and ``primary_key`` must
+        be one of its fields (``UnknownFieldError``, before any list request); if the call fails the
+        load fails with its error. ``values``: no ``.fields`` call, columns typed from their values,
+        names not checked (methods without a known ``.fields`` method need it).
+    :param allow_column_drop: let a ``replace`` leave out columns the target has (a narrower
+        ``select``); otherwise that fails with ``ColumnDropError`` and the target stays as it was.
     :param client_kwargs: client arguments, see :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
     :param resumable: checkpoint SQL exports for resuming on retry (per id range of the parallel chains).
     :param retry_policy: default :class:`~bitrix24_provider.operators.retry.Bitrix24RetryPolicy`
         (Airflow 3.3+).
 
     Returns (XCom) ``{"rows", "rows_read", "pages", "requests", "max_cursor", "target", "mode",
-    "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` for incremental runs,
+    "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` and ``watermark`` (the
+    stored high-water mark: the largest cursor loaded, never later than the export's start on the
+    portal's clock) for incremental runs,
     ``columns_added``/``columns_ignored`` when columns changed and ``already_committed`` when an
     earlier try had published the load before it died. ``rows`` is what the destination received
     (after removing duplicates), ``rows_read``/``pages`` count all tries of a resumed export,
@@ -228,6 +231,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         client_kwargs: dict[str, Any] | None = None,
         resumable: bool = True,
         retry_policy: Any = DEFAULT,
+        column_types: str = "fields",
+        allow_column_drop: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**_with_retry_policy(kwargs, retry_policy))
@@ -248,6 +253,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.column_policy = column_policy
         self.client_kwargs = client_kwargs
         self.resumable = resumable
+        self.column_types = column_types
+        self.allow_column_drop = allow_column_drop
         self._default_key = primary_key is DEFAULT
         self.primary_key = _family_key(method) if self._default_key else _as_key(primary_key)
         to_sql = sql_conn_id is not None or target_table is not None
@@ -323,6 +330,16 @@ class Bitrix24GetAllOperator(BaseOperator):
             )
         if self.client_kwargs is not None and not isinstance(self.client_kwargs, Mapping):
             raise ValueError(f"client_kwargs must be a dict, got {type(self.client_kwargs).__name__}")
+        if self.column_types not in COLUMN_TYPES:
+            raise ValueError(
+                f"column_types must be one of {', '.join(COLUMN_TYPES)}, got {self.column_types!r}"
+            )
+        if self.column_types == "fields" and not _templated(self.method):
+            required_fields_call(self.method, {})  # a StagingConfigError is a ValueError
+        if not isinstance(self.allow_column_drop, bool):
+            raise ValueError(f"allow_column_drop must be True or False, got {self.allow_column_drop!r}")
+        if self.allow_column_drop and (not to_sql or self.write_disposition != "replace"):
+            raise ValueError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
 
     def _spec(self) -> GetAllSpec:
         """The rendered arguments, checked again (templates may have produced anything)."""
@@ -350,13 +367,15 @@ class Bitrix24GetAllOperator(BaseOperator):
             chunk_rows=self.chunk_rows,
             column_policy=self.column_policy,  # type: ignore[arg-type]
             resumable=self.resumable,
+            column_types=self.column_types,  # type: ignore[arg-type]
+            allow_column_drop=self.allow_column_drop,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self._spec()
         to_sql = spec.target is not None
         hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=dict(self.client_kwargs or {}))
-        db = _database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
+        db = database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
         run = _run_info(context, self)
         self.log.info(
             "Exporting %s to %s (%s, try %s)",
@@ -366,6 +385,7 @@ class Bitrix24GetAllOperator(BaseOperator):
             run.try_number,
         )
         try:
+            bitrix24_client(hook)  # the connection and client_kwargs are checked before the job
             summary = GetAllJob(spec, hook, run, db, self.sql_conn_id).execute()
         finally:
             hook.close()
@@ -567,7 +587,14 @@ class Bitrix24CallOperator(BaseOperator):
             rows = list(_decode(self.items, "items", (list, tuple)))
         if self.item_builder is not None:
             rows = [self.item_builder(dict(row)) for row in rows]
-        return _check_items(rows, StagingConfigError)
+        items = _check_items(rows, StagingConfigError)
+        for position, item in enumerate(items):  # all of them before the first write
+            try:
+                batch_command(self.method, item)
+            except (ValueError, TypeError) as error:
+                message = f"items[{position}] cannot be sent to {self.method}: {error}"
+                raise StagingConfigError(message) from error
+        return items
 
     def _external_key(self) -> str | None:
         """The rendered ``external_key``, checked against the method before anything is sent."""
@@ -585,7 +612,7 @@ class Bitrix24CallOperator(BaseOperator):
         results_target = (
             TableName.checked(self.results_table, self.results_schema) if self.results_table else None
         )
-        db = _database(self.sql_conn_id) if self.sql_conn_id else None
+        db = database(self.sql_conn_id) if self.sql_conn_id else None
         hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=self.client_kwargs)
         try:
             items = self._items(db)
@@ -642,7 +669,7 @@ class Bitrix24CallOperator(BaseOperator):
         task for good, like failed items do."""
         if not items:
             return []
-        client = hook.get_client()
+        client = bitrix24_client(hook)
         sent = client.stats.http_requests
         try:
             outcomes = client.call(

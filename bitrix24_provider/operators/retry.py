@@ -2,13 +2,19 @@
 
 * Authentication, permission, unknown-method and parameter errors (``AuthError``, ``AccessDenied``,
   ``MethodNotFound``, ``InvalidParams``, ``InvalidItem``) and the operators' own configuration errors
-  fail the task at once: another try cannot fix them.
+  fail the task at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
+  ``sql_conn_id`` connection, a connection type whose provider is not installed, a ``sql_conn_id``
+  that is not a SQL connection, and arguments, connection fields or ``client_kwargs`` our checks
+  reject: the operators read them as :class:`~bitrix24_provider.staging.errors.StagingConfigError`
+  (:mod:`.connections`) before the first request.
 * So do writes whose outcome is unknown (``OutcomeUnknown``) and every ``AirflowFailException``
   (:class:`~bitrix24_provider.operators.bitrix24.Bitrix24WriteError`: a call task that has written
   fails without retries, since another try would send every item again).
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
   resets: the delay the export measured from the portal's ``operating_reset_at``, else
   ``operating_delay`` (the portal's 10-minute window).
+* Other failures that know when to come back (``retry_after``: a data interval that is not over on
+  the portal's clock yet) retry after that delay.
 * Anything else keeps the task's own ``retries``/``retry_delay``.
 
 On Airflow before 3.3 there is no retry policy: :data:`Bitrix24RetryPolicy` is None there and the
@@ -50,6 +56,9 @@ def decide(
         seconds = retry_after(exception)
         delay = timedelta(seconds=seconds + 1.0) if seconds is not None else operating_delay
         return "retry", delay, "the method's operating-time budget is used up; retrying after it resets"
+    seconds = retry_after(exception)
+    if seconds is not None:
+        return "retry", timedelta(seconds=seconds + 1.0), f"{type(exception).__name__}: {exception}"
     return "default", None, None
 
 

@@ -34,8 +34,11 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
     """Wait until a record of a Bitrix24 list method changed after ``watermark``.
 
     Each poke is one cheap list call (``start=-1``, filter ``>cursor_field``, newest first, only the
-    id and the cursor selected). The XCom value is ``{"watermark": <newest cursor value seen>,
-    "count": <changed records seen, at most 50>}``; no rows pass through XCom or the triggerer.
+    id and the cursor selected). The XCom value is ``{"watermark", "newest", "count"}``: ``newest``
+    is the newest cursor value seen, ``count`` the changed records seen (at most 50), and
+    ``watermark`` where the next wait should start: ``newest``, but never later than the portal's time
+    of the check minus ``lag``, so that an edit in the same second or one committed a little late is
+    not skipped (feed it to the next run's ``watermark``). No rows pass through XCom or the triggerer.
 
     In deferrable mode the sensor pokes once, then defers to
     :class:`~bitrix24_provider.triggers.bitrix24.Bitrix24ChangeTrigger` until ``timeout``.
@@ -49,6 +52,8 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
     :param call_params: further parameters of the list call, e.g. ``{"entityTypeId": 1032}``
         (templated; named so because ``params`` is reserved by Airflow operators).
     :param bitrix24_conn_id: the Airflow connection id (templated).
+    :param lag: seconds the returned ``watermark`` stays behind the portal's time of the check
+        (timedelta or seconds).
     :param client_kwargs: JSON-serialisable client arguments, see
         :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
     :param deferrable: wait in the triggerer instead of a worker slot.
@@ -67,11 +72,16 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
         filter: dict[str, Any] | None = None,
         call_params: dict[str, Any] | None = None,
         bitrix24_conn_id: str = Bitrix24Hook.default_conn_name,
+        lag: timedelta | float = timedelta(seconds=5),
         client_kwargs: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        seconds = lag.total_seconds() if isinstance(lag, timedelta) else lag
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(f"lag must be a non-negative timedelta or number of seconds, got {lag!r}")
+        self.lag = float(seconds)
         self.method = method
         self.watermark = watermark
         self.cursor_field = cursor_field
@@ -97,7 +107,7 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
         watermark = self._watermark()
         try:
             return self.hook.check_changes(
-                self.method, watermark, self.cursor_field, self.filter, self.call_params
+                self.method, watermark, self.cursor_field, self.filter, self.call_params, self.lag
             )
         finally:
             self.hook.close()
@@ -109,7 +119,12 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
         summary = self._check()
         if summary is None:
             return False
-        self.log.info("%s record(s) changed, newest at %s", summary["count"], summary["watermark"])
+        self.log.info(
+            "%s record(s) changed, newest at %s; next watermark %s",
+            summary["count"],
+            summary["newest"],
+            summary["watermark"],
+        )
         return PokeReturnValue(is_done=True, xcom_value=summary)
 
     def execute(self, context: Context) -> Any:
@@ -140,6 +155,7 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
                 poke_interval=self.poke_interval,
                 end_time=time.time() + self.timeout,
                 client_kwargs=self.client_kwargs,
+                lag=self.lag,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + _DEFER_MARGIN),
@@ -151,8 +167,13 @@ class Bitrix24ChangeSensor(BaseSensorOperator):
             raise AirflowException(f"{self.task_id}: resumed without a trigger event")
         status = event.get("status")
         if status == "changed":
-            summary = {"watermark": event["watermark"], "count": event["count"]}
-            self.log.info("%s record(s) changed, newest at %s", summary["count"], summary["watermark"])
+            summary = {"watermark": event["watermark"], "newest": event["newest"], "count": event["count"]}
+            self.log.info(
+                "%s record(s) changed, newest at %s; next watermark %s",
+                summary["count"],
+                summary["newest"],
+                summary["watermark"],
+            )
             return summary
         if status == "timeout":
             raise AirflowSensorTimeout(

@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection
 
 from .sync_state import ResumeTable, TaskKey
 
-CHECKPOINT_VERSION = 2
+#: 3: the progress records when the export began (a checkpoint without it cannot cap the watermark)
+CHECKPOINT_VERSION = 3
 
 
 class Checkpoint(Protocol):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from ..client.families import ListFamily, family_of
+from ..client.families import ListFamily
 from .errors import ValueConversionError
 
 Kind = Literal["integer", "double", "boolean", "datetime", "date", "text", "json"]
@@ -136,23 +136,6 @@ def request_name(family: ListFamily, field: str) -> str:
     if family.name == "task" and any(c.islower() for c in field):
         return camel_to_upper(field)
     return field
-
-
-def kinds_from_description(method: str, description: Any) -> dict[str, Kind]:
-    """Row field name → kind, from the result of the method's ``.fields`` call."""
-    family = family_of(method)
-    fields = description
-    if isinstance(fields, Mapping) and isinstance(fields.get("fields"), Mapping):
-        fields = fields["fields"]
-    if not isinstance(fields, Mapping):
-        return {}
-    kinds: dict[str, Kind] = {}
-    for name, spec in fields.items():
-        if not isinstance(spec, Mapping):  # user.fields: {NAME: "title"} carries no types
-            continue
-        multiple = bool(spec.get("isMultiple")) or str(spec.get("type", "")).lower() == "crm_multifield"
-        kinds[response_name(family, str(name))] = kind_of_type(spec.get("type"), multiple)
-    return kinds
 
 
 def infer_kind(values: Iterable[Any]) -> Kind:

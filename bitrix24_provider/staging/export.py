@@ -18,12 +18,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client.errors import BitrixError
+from ..client.errors import IncompleteResultError
 from ..client.families import family_of
 from ..client.listing import keyset_plan
-from .columns import Column, Kind, fields_call, kinds_from_description, response_name
 from .errors import MissingKeyError
-from .incremental import CursorField, parse_time
+from .incremental import CursorField, format_time, parse_time
 from .sink import Finished, Progress, Row, Sink
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,8 @@ class ExportRequest:
     :param key: primary key fields of the rows (empty: no de-duplication).
     :param resumable: whether progress is checkpointed by id ranges (keyset paging).
     :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
+    :param started_at: the portal's time when this export began (see :func:`portal_time`); a resumed
+        export keeps the one of its first try.
     """
 
     method: str
@@ -48,6 +49,7 @@ class ExportRequest:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     resumable: bool = False
     fingerprint: str = ""
+    started_at: str | None = None
 
 
 @dataclass
@@ -64,29 +66,17 @@ def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
     return keyset_plan(method, params) is not None
 
 
-def describe(client: Any, method: str, params: Mapping[str, Any]) -> dict[str, Kind]:
-    """Row field → kind from the method's ``.fields`` description (empty when unavailable: the
-    columns are then typed from their values)."""
-    call = fields_call(method, params)
-    if call is None:
-        return {}
-    fields_method, fields_params = call
-    fields_params = {k: v for k, v in fields_params.items() if v is not None}
-    try:
-        description = client.call(fields_method, fields_params)
-    except BitrixError as error:
-        log.warning("Cannot describe the fields of %s (%s); typing columns from values", method, error)
-        return {}
-    return kinds_from_description(method, description)
-
-
-def described_columns(kinds: Mapping[str, Kind], select: Iterable[str] | None, method: str) -> list[Column]:
-    """Columns for an empty export: the selected fields (all described ones for ``*``/no select)."""
-    family = family_of(method)
-    names = [str(s) for s in select or ()]
-    if not names or any("*" in n for n in names):
-        return [Column(n, k) for n, k in kinds.items()]
-    return [Column(response_name(family, n), kinds.get(response_name(family, n), "text")) for n in names]
+def portal_time(client: Any) -> str:
+    """The portal's current time (ISO 8601 with its offset, whole seconds), from its own clock: the
+    ``time`` block of a ``server.time`` answer, else its result."""
+    answer = client.call("server.time", raw=True)
+    block = answer.get("time") if isinstance(answer, Mapping) else None
+    moment = parse_time(block.get("date_start")) if isinstance(block, Mapping) else None
+    if moment is None:
+        moment = parse_time(answer.get("result") if isinstance(answer, Mapping) else None)
+    if moment is None:
+        raise IncompleteResultError("server.time", detail=f"no portal time in the answer: {answer!r:.200}")
+    return format_time(moment)
 
 
 class RangeTracker:
@@ -198,6 +188,8 @@ def run_export(
     exception propagates (the caller decides whether to keep the staging data for a retry).
     """
     progress = Progress.from_dict(resume) if resume else Progress()
+    if progress.started_at is None:
+        progress.started_at = request.started_at
     resumed = bool(resume) and request.resumable and progress.ranges is not None
     ranges = progress.ranges if resumed else None
     if ranges is not None:

@@ -1,10 +1,11 @@
 """Which failures a retry can fix.
 
 *Permanent*: authentication, permissions, an unknown method, rejected parameters or items and the
-export's own configuration errors; trying again cannot help. Writes whose outcome is unknown are
-permanent too: trying again may write twice. *Operating block*: the method used up its
-server-time budget (``OPERATION_TIME_LIMIT``); trying again helps once the budget resets. Everything
-else (network, 5xx, throttling, incomplete pages, database hiccups) is transient.
+export's own configuration errors (:class:`StagingConfigError`, also for connections the operators
+cannot use); trying again cannot help. Writes whose outcome is unknown are permanent too: trying
+again may write twice. *Operating block*: the method used up its server-time budget
+(``OPERATION_TIME_LIMIT``); trying again helps once the budget resets. Everything else (network,
+5xx, throttling, incomplete pages, database hiccups) is transient.
 """
 
 from __future__ import annotations

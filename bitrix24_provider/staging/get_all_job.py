@@ -1,35 +1,50 @@
-"""One run of ``Bitrix24GetAllOperator``: resolve the request, pick the destination, resume or start,
-export, publish and summarise. No Airflow imports: the operator passes in what the task context holds.
+"""One run of ``Bitrix24GetAllOperator``: resolve the request, describe the method's fields and check
+the names it uses, pick the destination, resume or start, export, publish and summarise. No Airflow
+imports: the operator passes in what the task context holds.
+
+Nothing is written before the ``.fields`` answer is in and every field name, the target's key columns
+and (for a ``replace`` with an explicit select) its columns are checked: a failure there leaves the
+target and the database (state, resume and staging tables) untouched, with no list request sent.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..client.encoding import encode_params
 from ..client.errors import BitrixError
 from ..client.families import family_of
 from .checkpoint import Checkpoint, TableCheckpoint, TaskStateCheckpoint, fingerprint
-from .columns import Kind, request_name
+from .columns import request_name
 from .database import Database
+from .description import (
+    ColumnTypes,
+    FieldsDescription,
+    describe,
+    described_columns,
+    required_fields_call,
+    selected_rows,
+)
 from .errors import StagingConfigError
 from .export import (
     DEFAULT_CHUNK_ROWS,
     ExportRequest,
     ExportResult,
     can_resume_by_id,
-    describe,
-    described_columns,
+    portal_time,
     run_export,
 )
 from .failures import is_operating_block, is_permanent
+from .field_names import check_names
 from .file_sink import FileSink
 from .frame_sink import FrameSink
 from .identifiers import TableName
-from .incremental import Bounds, CursorField, apply_bounds, resolve_bounds
+from .incremental import Bounds, CursorField, apply_bounds, format_time, interval_wait, resolve_bounds
 from .sink import ColumnPolicy, Finished, Progress, Sink
 from .sql_sink import SqlSink, WriteDisposition
 from .sync_state import ResumeTable, StateKey, TaskKey
@@ -56,6 +71,10 @@ class GetAllSpec:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     column_policy: ColumnPolicy = "add"
     resumable: bool = True
+    #: ``fields``: types from the method's ``.fields`` call (which must succeed) and names checked
+    #: against it; ``values``: no ``.fields`` call, types from the values, names not checked
+    column_types: ColumnTypes = "fields"
+    allow_column_drop: bool = False
 
     @property
     def cursor(self) -> CursorField | None:
@@ -86,7 +105,8 @@ class RunInfo:
 
 def build_params(spec: GetAllSpec) -> dict[str, Any]:
     """The list method's parameters from ``request_params``, ``select`` and ``filter``; an explicit
-    select also gets the cursor field and the primary key."""
+    select also gets the cursor field and the primary key. Parameters the client cannot encode are a
+    :class:`StagingConfigError`."""
     params = dict(spec.request_params or {})
     if "start" in params:
         raise StagingConfigError("request_params must not contain 'start': the export pages by itself")
@@ -105,6 +125,10 @@ def build_params(spec: GetAllSpec) -> dict[str, Any]:
         if spec.cursor is not None:
             wanted.append(spec.cursor.request)
         params["select"] = [*select, *(w for w in wanted if w not in select)]
+    try:
+        encode_params(params)  # what the client would refuse at the first request, refused here
+    except (TypeError, ValueError) as error:
+        raise StagingConfigError(f"{spec.method}: the parameters cannot be sent: {error}") from error
     return params
 
 
@@ -122,6 +146,7 @@ def _fingerprint(spec: GetAllSpec, params: Mapping[str, Any], run: RunInfo, sql_
             "use_data_interval": spec.use_data_interval,
             "data_interval": [str(v) for v in run.data_interval] if run.data_interval else None,
             "column_policy": spec.column_policy,
+            "column_types": spec.column_types,
         }
     )
 
@@ -144,6 +169,8 @@ def _summary(
     if bounds is not None and spec.cursor_field:
         summary["incremental_from"] = bounds.lower
         summary["incremental_to"] = bounds.upper
+        if result.finished.high_water is not None:
+            summary["watermark"] = result.finished.high_water
     if result.finished.columns_added:
         summary["columns_added"] = result.finished.columns_added
     if result.finished.columns_ignored:
@@ -151,6 +178,20 @@ def _summary(
     if result.already_committed:
         summary["already_committed"] = True
     return summary
+
+
+def _await_interval_end(client: Any, bounds: Bounds, started_at: str) -> str:
+    """Wait (on the client's clock) until the portal's time reaches the end of the data interval, so
+    no edit before its end can appear after the export began; returns the new start time."""
+    seconds = interval_wait(bounds, started_at)
+    if seconds <= 0:
+        return started_at
+    log.info(
+        "Waiting %.0f s for the portal's clock to reach the end of the interval %s", seconds, bounds.upper
+    )
+    time.sleep(seconds / float(client.aio.clock.time_scale))
+    assert bounds.upper is not None
+    return bounds.upper
 
 
 def _retry_after(hook: Any, client: Any) -> float | None:
@@ -193,13 +234,29 @@ class GetAllJob:
     def execute(self) -> dict[str, Any]:
         spec, run = self.spec, self.run
         params = build_params(spec)
+        described = spec.column_types == "fields"
+        if described:
+            required_fields_call(spec.method, params)  # before the client sends anything
         client = self.hook.get_client()
-        kinds = describe(client, spec.method, params)
+        description = describe(client, spec.method, params) if described else None
+        # the moment the export began, on the portal's clock: the time block of its first answer
+        started_at = format_time(description.answered_at) if description is not None else portal_time(client)
+        if description is not None:
+            check_names(
+                description,
+                call_params=spec.request_params,
+                select=spec.select,
+                filter=spec.filter,
+                cursor_field=spec.cursor_field,
+                primary_key=spec.primary_key,
+            )
+        kinds = description.kinds if description is not None else {}
         if spec.target is not None:
-            return self._to_sql(client, params, kinds)
+            return self._to_sql(client, params, description, started_at)
         bounds = None
         if spec.cursor is not None:
             bounds = resolve_bounds(None, spec.lag, run.data_interval if spec.use_data_interval else None)
+            started_at = _await_interval_end(client, bounds, started_at)
             params = {**params, "filter": apply_bounds(params.get("filter"), spec.cursor, bounds)}
         sink: Sink
         if spec.output_path is not None:
@@ -207,7 +264,9 @@ class GetAllJob:
         else:
             assert spec.df_callable is not None
             sink = FrameSink(spec.df_callable, kinds, spec.column_policy)
-        request = ExportRequest(spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows)
+        request = ExportRequest(
+            spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows, started_at=started_at
+        )
         try:
             result = run_export(client, request, sink)
         except BaseException:
@@ -222,7 +281,13 @@ class GetAllJob:
             return TaskStateCheckpoint(self.run.state_store)
         return TableCheckpoint(ResumeTable(db, target.schema), self.run.task)
 
-    def _to_sql(self, client: Any, params: dict[str, Any], kinds: dict[str, Kind]) -> dict[str, Any]:
+    def _to_sql(
+        self,
+        client: Any,
+        params: dict[str, Any],
+        description: FieldsDescription | None,
+        started_at: str,
+    ) -> dict[str, Any]:
         spec, run, db = self.spec, self.run, self.db
         assert db is not None and spec.target is not None
         resumable = spec.resumable and can_resume_by_id(spec.method, params)
@@ -234,13 +299,14 @@ class GetAllJob:
             disposition=spec.write_disposition,
             key=spec.primary_key,
             column_policy=spec.column_policy,
-            kinds=kinds,
+            kinds=description.kinds if description is not None else {},
             state_key=StateKey(spec.target.label, spec.method, cursor.request if cursor else ""),
             cursor_column=cursor.response if cursor else None,
-            fallback_columns=described_columns(kinds, params.get("select"), spec.method),
+            fallback_columns=described_columns(description, params.get("select"), spec.method),
             checkpoint=checkpoint,
+            allow_column_drop=spec.allow_column_drop,
         )
-        sink.check_target()
+        sink.check_target(selected_rows(description, params.get("select"), spec.method))
         fp = _fingerprint(spec, params, run, self.sql_conn_id)
         previous = checkpoint.load() if checkpoint is not None else None
         resume: dict[str, Any] | None = None
@@ -279,6 +345,7 @@ class GetAllJob:
             if cursor is not None:
                 interval = run.data_interval if spec.use_data_interval else None
                 bounds = resolve_bounds(sink.read_high_water(), spec.lag, interval)
+                started_at = _await_interval_end(client, bounds, started_at)
                 params = {**params, "filter": apply_bounds(params.get("filter"), cursor, bounds)}
                 log.info(
                     "Incremental %s from %s to %s (%s)",
@@ -295,6 +362,7 @@ class GetAllJob:
             spec.chunk_rows,
             resumable=resumable,
             fingerprint=fp,
+            started_at=started_at,
         )
         try:
             result = run_export(

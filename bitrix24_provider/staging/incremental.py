@@ -3,6 +3,15 @@
 Watermarks are ISO 8601 strings with an offset at 1-second resolution, as the portal sends them.
 The next run filters ``>=<cursor> high_water - lag`` (a closed start: rows at the watermark itself
 are read again, and the overlap is removed by primary key), optionally below ``<<cursor> end``.
+
+**A watermark never passes the moment its export began.** An export reads the rows in id order while
+users keep editing: a row already read can change again while the export goes on, and a row read
+later can carry a newer cursor than that edit. So the stored watermark is the largest cursor value
+loaded, but never later than ``started_at``, the portal's own time (the ``time`` block of the export's
+first answer) when the export began: every edit after that moment is at or above the watermark and
+the next run reads it. ``lag`` widens the next run's window below the watermark for edits whose
+transaction committed a little after their modification time. A data interval ``[start, end)`` is
+only exported once the portal's clock has reached ``end``, for the same reason.
 """
 
 from __future__ import annotations
@@ -14,7 +23,11 @@ from typing import Any
 
 from ..client.families import family_of
 from .columns import request_name, response_name
-from .errors import StagingConfigError
+from .errors import IntervalNotOverError, StagingConfigError
+
+#: the longest wait, in portal seconds, for the portal's clock to reach the end of a data interval
+#: inside the task (clocks of Airflow and the portal differ by seconds); beyond it the run is retried
+INTERVAL_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,22 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.replace(microsecond=0).isoformat(timespec="seconds")
+
+
+def earlier(a: str | None, b: str | None) -> str | None:
+    """The earlier of two watermarks (compared as instants, returned as sent); None counts as unknown."""
+    ta, tb = parse_time(a), parse_time(b)
+    if ta is None:
+        return b if tb is not None else None
+    if tb is None:
+        return a
+    return b if tb < ta else a
+
+
+def next_high_water(previous: str | None, loaded: str | None, started_at: str | None) -> str | None:
+    """The watermark to store after a load: the largest cursor value loaded so far (*previous* or
+    *loaded*), capped at *started_at*, the portal time at which this export began."""
+    return earlier(later(previous, loaded), started_at)
 
 
 def later(a: str | None, b: str | None) -> str | None:
@@ -105,3 +134,15 @@ def apply_bounds(filter_: Mapping[str, Any] | None, cursor: CursorField, bounds:
     if bounds.upper is not None:
         result[f"<{cursor.request}"] = bounds.upper
     return result
+
+
+def interval_wait(bounds: Bounds, started_at: str) -> float:
+    """Portal seconds until *started_at* reaches the end of a data interval (0 when it has); raises
+    :class:`IntervalNotOverError` when that is more than :data:`INTERVAL_WAIT` away."""
+    end, now = parse_time(bounds.upper), parse_time(started_at)
+    if bounds.source != "data_interval" or end is None or now is None or now >= end:
+        return 0.0
+    seconds = (end - now).total_seconds()
+    if seconds > INTERVAL_WAIT:
+        raise IntervalNotOverError(str(bounds.upper), started_at, seconds)
+    return seconds

@@ -22,6 +22,9 @@ class Progress:
     :param ranges: resumable keyset exports: the id ranges still to export, ``[after, upto]`` each
         (``after`` the largest id committed in that range, ``upto`` None for the open last range);
         None when the export cannot be resumed by id.
+    :param max_cursor: the largest cursor value read.
+    :param started_at: the portal's time when the export began (its first try, for a resumed one);
+        the stored watermark never passes it (see :mod:`.incremental`).
     """
 
     rows_read: int = 0
@@ -29,6 +32,7 @@ class Progress:
     chunks: int = 0
     ranges: list[tuple[int, int | None]] | None = None
     max_cursor: str | None = None
+    started_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON values only (Airflow's task state store refuses tuples)."""
@@ -39,7 +43,8 @@ class Progress:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Progress:
-        progress = cls(**{k: data[k] for k in ("rows_read", "pages", "chunks", "max_cursor") if k in data})
+        names = ("rows_read", "pages", "chunks", "max_cursor", "started_at")
+        progress = cls(**{k: data[k] for k in names if k in data})
         ranges = data.get("ranges")
         if ranges is not None:
             progress.ranges = [(int(after), None if upto is None else int(upto)) for after, upto in ranges]
@@ -52,6 +57,8 @@ class Finished:
 
     rows: int
     target: str
+    #: the watermark stored with the load (SQL destinations of incremental exports)
+    high_water: str | None = None
     columns_added: list[str] = field(default_factory=list)
     columns_ignored: list[str] = field(default_factory=list)
 

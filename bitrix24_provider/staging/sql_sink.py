@@ -16,7 +16,8 @@
 
    New columns meet ``column_policy``: ``add`` (``ALTER TABLE target ADD COLUMN``; for ``replace`` the
    new table simply has them), ``ignore`` (left out), ``fail`` (:class:`ColumnPolicyError`, nothing
-   changes).
+   changes). A ``replace`` that would lose columns of the target fails with :class:`ColumnDropError`
+   (nothing changes) unless ``allow_column_drop``; with ``ignore`` the new table keeps them.
 
 Until that transaction commits the target is untouched: a failure or a killed worker leaves at most a
 staging table, which a retry resumes from or which is dropped when the export gives up.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
@@ -35,9 +36,9 @@ from .checkpoint import Checkpoint
 from .columns import KINDS, Column, Kind, columns_for, convert_rows
 from .database import Database
 from .dialects import run
-from .errors import ColumnPolicyError, MissingKeyError, StagingConfigError
+from .errors import ColumnDropError, ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
-from .incremental import later, parse_time
+from .incremental import next_high_water, parse_time
 from .sink import ColumnPolicy, Finished, Progress, Row
 from .sync_state import StateKey, StateRow, SyncState
 
@@ -53,6 +54,7 @@ class SqlSink:
     :param cursor_column: the cursor's row field, to keep the newest of duplicate rows.
     :param fallback_columns: the columns to create the target with when the export has no rows.
     :param checkpoint: where progress is recorded after each chunk; None: not resumable.
+    :param allow_column_drop: ``replace`` may leave out columns the target has.
     """
 
     resumable = True
@@ -70,6 +72,7 @@ class SqlSink:
         cursor_column: str | None = None,
         fallback_columns: Sequence[Column] = (),
         checkpoint: Checkpoint | None = None,
+        allow_column_drop: bool = False,
     ) -> None:
         self.db = db
         self.target = target
@@ -81,8 +84,10 @@ class SqlSink:
         self.cursor_column = cursor_column
         self.fallback_columns = list(fallback_columns)
         self.checkpoint = checkpoint
+        self.allow_column_drop = allow_column_drop
         self.state = SyncState(db, target.schema)
         self.state_key = state_key
+        self.selected: list[str] | None = None  # the row fields of an explicit select
         self.staging: TableName | None = None
         self.load_id = ""
         self.columns: list[Column] = []
@@ -92,18 +97,30 @@ class SqlSink:
 
     # -- start ------------------------------------------------------------------------------
 
-    def check_target(self) -> None:
-        """Fail before exporting when the target cannot take this load (missing key columns)."""
+    def check_target(self, columns: Collection[str] | None = None) -> None:
+        """Fail before exporting, and before creating the state table, when the target cannot take
+        this load: missing key columns, or a ``replace`` whose *columns* (those of an explicit select;
+        None: known only from the rows) lack some of the target's."""
+        self.selected = None if columns is None else list(columns)
         with self.db.begin() as conn:
-            self.state.ensure(conn)
-            if self.disposition == "merge" and self.db.exists(conn, self.target):
-                names = set(self.db.column_names(conn, self.target))
+            if self.db.exists(conn, self.target):
+                names = self.db.column_names(conn, self.target)
                 missing = [k for k in self.key if k not in names]
-                if missing:
+                if self.disposition == "merge" and missing:
                     raise MissingKeyError(
                         f"write_disposition='merge': {self.label} has no column(s) {', '.join(missing)} of "
                         f"primary_key {list(self.key)}"
                     )
+                if columns is not None:
+                    self._check_drop(names, columns)
+            self.state.ensure(conn)
+
+    def _check_drop(self, target_names: Sequence[str], columns: Collection[str]) -> None:
+        if self.disposition != "replace" or self.column_policy == "ignore" or self.allow_column_drop:
+            return
+        dropped = [name for name in target_names if name not in columns]
+        if dropped:
+            raise ColumnDropError(self.label, dropped)
 
     def read_high_water(self) -> str | None:
         with self.db.begin() as conn:
@@ -265,8 +282,11 @@ class SqlSink:
             else:
                 log.warning("No rows and no column description: %s was not created", self.label)
             previous = self.state.read(conn, self.state_key)
-            high_water = later(previous.high_water if previous else None, progress.max_cursor)
-            self.state.advance(conn, self.state_key, high_water, self.load_id, finished.rows)
+            if self.cursor_column is not None:  # an incremental load: its watermark (see .incremental)
+                finished.high_water = next_high_water(
+                    previous.high_water if previous else None, progress.max_cursor, progress.started_at
+                )
+            self.state.advance(conn, self.state_key, finished.high_water, self.load_id, finished.rows)
             if self.checkpoint is not None and self.checkpoint.transactional:
                 self.checkpoint.clear(conn)
         self.created = False
@@ -288,6 +308,9 @@ class SqlSink:
             finished.columns_added = [c.name for c in new]
 
         if self.disposition == "replace":
+            if exists:
+                self._add_selected(conn, target_names)
+                self._check_drop(target_names, {c.name for c in self.columns})
             if exists and self.column_policy == "ignore":
                 self._match_target_shape(conn, target_names, new)
             if exists:
@@ -315,6 +338,17 @@ class SqlSink:
         else:
             run(conn, dialect.insert_select(target, staging, names))
         run(conn, dialect.drop(staging))
+
+    def _add_selected(self, conn: Connection, target_names: Sequence[str]) -> None:
+        """Explicitly selected columns of the target that no row carried (Bitrix24 leaves out empty
+        multi-fields such as ``PHONE``) stay in the new table, empty: they were asked for, not dropped."""
+        assert self.staging is not None
+        have = {c.name for c in self.columns}
+        for name in self.selected or ():
+            if name in target_names and name not in have:
+                column = Column(name, self.kinds.get(name, "text"))
+                run(conn, self.db.dialect.add_column(self.staging, column))
+                self.columns.append(column)
 
     def _match_target_shape(self, conn: Connection, target_names: list[str], new: list[Column]) -> None:
         """``replace`` + ``ignore``: the new table keeps the old one's columns."""

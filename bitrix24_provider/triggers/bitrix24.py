@@ -27,8 +27,9 @@ class Bitrix24ChangeTrigger(BaseTrigger):
     failures (network, 5xx, rate limits) that the client's own retries could not absorb are logged
     and polled again until ``end_time``. Exactly one event is yielded, carrying no rows:
 
-    * ``{"status": "changed", "watermark": <newest cursor value seen>, "count": <changed rows seen,
-      at most 50>}``;
+    * ``{"status": "changed", "watermark": <where the next wait should start>, "newest": <newest
+      cursor value seen>, "count": <changed rows seen, at most 50>}`` (see
+      :class:`~bitrix24_provider.hooks.changes.ChangeCheck` for why ``watermark`` may lag ``newest``);
     * ``{"status": "timeout", "watermark": <the watermark>}`` when ``end_time`` passed first;
     * ``{"status": "error", "message": <redacted text>}`` on a non-retryable error (authentication,
       permissions, a bad method or filter, a missing connection).
@@ -46,6 +47,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
     :param end_time: Unix time after which the trigger gives up (``None``: never).
     :param client_kwargs: JSON-serialisable client arguments, as for
         :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
+    :param lag: seconds the handed-on watermark stays behind the portal's time of the check.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         end_time: float | None = None,
         client_kwargs: dict[str, Any] | None = None,
+        lag: float = 5.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.method = method
@@ -70,6 +73,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
         self.poke_interval = float(poke_interval)
         self.end_time = end_time
         self.client_kwargs = client_kwargs
+        self.lag = float(lag)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -84,6 +88,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "end_time": self.end_time,
                 "client_kwargs": self.client_kwargs,
+                "lag": self.lag,
             },
         )
 
@@ -101,6 +106,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
                 normalize_watermark(self.watermark),
                 self.filter,
                 self.call_params,
+                self.lag,
             )
             client = await hook.aget_client()
         except Exception as error:
@@ -134,7 +140,7 @@ class Bitrix24ChangeTrigger(BaseTrigger):
                         self.method,
                         summary["count"],
                         check.watermark,
-                        summary["watermark"],
+                        summary["newest"],
                     )
                     return _event({"status": "changed", **summary})
                 self.log.info("%s: no change after %s (poll %s)", self.method, check.watermark, polls)

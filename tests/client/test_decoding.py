@@ -1,5 +1,5 @@
 """Answer bodies read by ``orjson`` exactly as by ``json.loads``; both decoders export the same rows
-and retry the same broken bodies.
+and retry the same broken bodies; bodies that are not JSON are summed up in a few words.
 
 Speed is not tested here: ``bench/`` measures it (``ours`` against ``ours:json_decoder=json``).
 """
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bitrix24_provider.client import BitrixAsync, ClientSettings
-from bitrix24_provider.client.decoding import decode_json, decode_orjson
+from bitrix24_provider.client.decoding import decode_json, decode_orjson, excerpt
 from bitrix24_provider.client.stats import Stats
 
 from .conftest import MakePortal, Portal
@@ -164,3 +164,12 @@ async def test_broken_bodies_are_retried_and_the_export_is_complete(
     assert set(bx.stats.retries) <= {cause, "missing_command", "corrupt_page"}
     assert bx.stats.json_bodies["invalid"] == bx.stats.retries[cause]
     assert bx.stats.json_bodies[decoder] == bx.stats.http_requests - bx.stats.retries[cause]
+
+
+def test_an_excerpt_is_the_pages_title_or_the_bodys_start() -> None:
+    page = b"<html><head>\n<TITLE lang=en>\n  503 Service\n Unavailable </TITLE></head><body>...</body>"
+    assert excerpt(page) == "503 Service Unavailable"
+    assert excerpt(b'{"result": [{"ID": "1",\n "TITLE": "x') == '{"result": [{"ID": "1", "TITLE": "x'
+    long = excerpt(b"x" * 500 + "ё".encode())
+    assert len(long) == 80 and long.endswith("...")
+    assert excerpt(b"\xff\xfe broken") == "\ufffd\ufffd broken"

@@ -128,6 +128,8 @@ RETRYABLE = {
     e.OperationTimeLimit: True,
     e.ServerError: True,
     e.TransportError: True,
+    e.PortalUnreachable: True,
+    e.UnexpectedAnswer: True,
     e.BitrixAPIError: False,
     e.AuthError: False,
     e.TokenExpired: False,
@@ -169,6 +171,8 @@ def test_hierarchy() -> None:
     for cls in (e.TransportError, e.IncompleteResultError, e.BatchError, e.OutcomeUnknown, e.InvalidItem):
         assert not issubclass(cls, e.BitrixAPIError)
     assert issubclass(e.InvalidItem, ValueError)
+    for cls in (e.PortalUnreachable, e.UnexpectedAnswer):
+        assert issubclass(cls, e.TransportError)
 
 
 def test_is_retryable() -> None:
@@ -193,6 +197,20 @@ def test_transport_error_text_and_secret_scrubbing() -> None:
     assert "s3cr3tw3bh00kc0de" not in err.cause
 
 
+def test_the_shared_budget_errors_say_what_came_back_and_how_often() -> None:
+    refused = e.PortalUnreachable("127.0.0.1", 9, "Connection refused", method="crm.deal.list")
+    assert str(refused) == "crm.deal.list: cannot connect to 127.0.0.1:9 (Connection refused)"
+    assert str(refused.after(3, 1.44)) == (
+        "crm.deal.list: cannot connect to 127.0.0.1:9 (Connection refused) after 3 attempts in 1.4 s"
+    )
+    page = e.UnexpectedAnswer(200, "text/html; charset=utf-8", 182, "502 Bad Gateway", method="crm.deal.list")
+    assert (
+        str(page) == 'crm.deal.list: HTTP 200 text/html, 182 bytes, not a Bitrix24 answer: "502 Bad Gateway"'
+    )
+    assert (page.cause, page.status, page.content_type) == ("html", 200, "text/html; charset=utf-8")
+    assert e.UnexpectedAnswer(200, "application/json", 5, '{"res').cause == "malformed_body"
+
+
 @pytest.fixture
 def registered() -> Iterator[str]:
     secret = "r3gist3r3d-s3cr3t"
@@ -208,7 +226,9 @@ def test_registered_secrets_never_reach_exception_texts(registered: str) -> None
     unknown = e.OutcomeUnknown("crm.deal.add", f"timeout at {WEBHOOK} with {registered}", index=3)
     item = e.InvalidItem(2, f"bad key {registered}")
     batch = e.BatchError({"p0": api}, unknown={"p1": unknown})
-    for err in (api, transport, incomplete, unknown, item, batch):
+    unreachable = e.PortalUnreachable("portal.example", 443, f"refused {registered}")
+    unexpected = e.UnexpectedAnswer(200, "text/html", 9, f"<title>{registered}")
+    for err in (api, transport, incomplete, unknown, item, batch, unreachable, unexpected):
         assert registered not in str(err)
         assert registered not in repr(err)
 
@@ -255,6 +275,8 @@ def test_batch_error_keeps_per_command_errors_and_results() -> None:
         error_from_response(400, body("ERROR_ARGUMENT", "bad", argument="id"), "crm.deal.get"),
         error_from_response(None, body("", "Not found"), "crm.deal.get"),
         e.TransportError("timeout", method="batch", cause="TimeoutError()", status=None),
+        e.PortalUnreachable("127.0.0.1", 9, "Connection refused", method="m", attempts=3, elapsed=1.4),
+        e.UnexpectedAnswer(502, "text/html", 182, "502 Bad Gateway", method="batch").after(5, 6.25),
         e.IncompleteResultError("crm.deal.list", expected=3, received=2, missing_ids=(1, 2), detail="x"),
         e.BatchError({"p0": error_from_response(None, body("", "Not found"), "m")}, {"p1": True}),
         e.OutcomeUnknown("crm.deal.add", "ServerDisconnectedError", index=4, sent_at=1.5),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import socket
 
 import pytest
 
@@ -12,7 +14,8 @@ from bitrix24_provider.client import (
     InvalidParams,
     MethodNotFound,
     NotFound,
-    TransportError,
+    PortalUnreachable,
+    UnexpectedAnswer,
 )
 
 from .conftest import MakePortal, Portal
@@ -70,11 +73,85 @@ async def test_broken_bodies_and_connections_are_retried(make_portal: MakePortal
     assert sum(bx.stats.retries.values()) > 0
 
 
-async def test_a_portal_that_never_answers_properly_raises_transport_error(make_portal: MakePortal) -> None:
+def _closed_port() -> int:
+    """A port of 127.0.0.1 where nothing listens (bound, read, closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_nothing_listening_fails_after_the_connect_budget(caplog: pytest.LogCaptureFixture) -> None:
+    port = _closed_port()
+    caplog.set_level(logging.DEBUG)
+    async with BitrixAsync(f"http://127.0.0.1:{port}/rest/1/portalcode4711/", time_scale=1000.0) as bx:
+        with pytest.raises(PortalUnreachable) as raised:
+            await bx.get_all("crm.deal.list")
+    attempts = bx.settings.connect_retry.max_attempts
+    assert attempts < bx.settings.retry.max_attempts
+    assert bx.stats.http_requests == attempts
+    assert bx.stats.retries == {"connect": attempts - 1}
+    text = str(raised.value)
+    assert text.startswith(
+        f"crm.deal.list: cannot connect to 127.0.0.1:{port} (Connection refused) after {attempts} "
+    )
+    assert (raised.value.host, raised.value.port, raised.value.attempts) == ("127.0.0.1", port, attempts)
+    assert str(pickle.loads(pickle.dumps(raised.value))) == text
+    assert "portalcode4711" not in text + caplog.text
+
+
+async def test_parallel_requests_share_the_connect_budget() -> None:
+    items = [{"id": n} for n in range(1000)]  # 20 batches sent together
+    async with BitrixAsync(
+        f"http://127.0.0.1:{_closed_port()}/rest/1/portalcode4711/", time_scale=1000.0
+    ) as bx:
+        with pytest.raises(PortalUnreachable, match="after 3 attempts"):
+            await bx.call("crm.deal.get", items)
+        # the first attempts in flight when the first one failed, then the budget's retries (one
+        # request at a time) instead of 3 attempts for each of the 20 batches
+        assert bx.stats.http_requests <= bx.settings.max_concurrent_requests + 2
+
+
+@pytest.mark.parametrize(
+    ("knob", "content_type", "said"),
+    [("html", "text/html", '"502 Bad Gateway"'), ("truncated", "application/json", '"{"result":')],
+)
+async def test_answers_that_are_not_the_portals_fail_after_their_budget(
+    make_portal: MakePortal, knob: str, content_type: str, said: str
+) -> None:
+    portal: Portal = await make_portal(deals=50, faults={knob: 1.0})
+    async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
+        with pytest.raises(UnexpectedAnswer) as raised:
+            await bx.get_all("crm.deal.list")
+    attempts = bx.settings.unexpected_answer_retry.max_attempts
+    assert attempts < bx.settings.retry.max_attempts
+    assert (await portal.stats())["http_requests"] == attempts
+    assert f"crm.deal.list: HTTP 200 {content_type}, " in str(raised.value)
+    assert f"bytes, not a Bitrix24 answer: {said}" in str(raised.value)
+    assert f"after {attempts} attempts in " in str(raised.value)
+    assert raised.value.status == 200 and raised.value.attempts == attempts
+    assert str(pickle.loads(pickle.dumps(raised.value))) == str(raised.value)
+
+
+async def test_parallel_requests_share_the_unexpected_answer_budget(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=50, faults={"html": 1.0})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
-        with pytest.raises(TransportError, match="not a Bitrix24 answer"):
-            await bx.get_all("crm.deal.list")
+        with pytest.raises(UnexpectedAnswer):
+            await bx.call("crm.deal.get", [{"id": n} for n in range(1000)])
+        assert (await portal.stats())["http_requests"] <= bx.settings.max_concurrent_requests + 4
+        await portal.configure(faults={"html": 0.0})
+        assert await bx.call("profile", {})  # a request started after the client gave up begins anew
+
+
+async def test_a_gateway_timeout_page_is_an_unexpected_answer(make_portal: MakePortal) -> None:
+    # the portal's front end answers 504 with an HTML page when a request runs past its time limit
+    portal: Portal = await make_portal(
+        deals=50, simulate_cost=True, time_scale=1000.0, request_timeout=1.0, costs={"base": 2.0}
+    )
+    async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
+        with pytest.raises(UnexpectedAnswer, match=r'HTTP 504 text/html, .* "504 Gateway Time-out" after 5 '):
+            await bx.call("crm.deal.list", {"start": -1}, raw=True)
+    assert (await portal.stats())["http_by_status"] == {"504": 5}
 
 
 def test_bad_webhook_url_is_rejected_without_echoing_the_code() -> None:

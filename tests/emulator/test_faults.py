@@ -174,3 +174,20 @@ async def test_faults_may_strike_only_some_methods(make_portal: MakePortal) -> N
     assert (await portal.call("crm.deal.list", {"start": -1})).status == 200
     assert (await portal.call("batch", {"cmd": {"a": "crm.deal.add?fields[TITLE]=y"}})).status == 200
     assert (await portal.get("/_emulator/stats")).body["faults"] == {"server_error": 1}
+
+
+async def test_failing_methods_always_answer_500(make_portal: MakePortal) -> None:
+    portal: PortalClient = await make_portal(deals=60, failing_methods=["crm.deal.FIELDS"])
+    for _ in range(3):
+        reply = await portal.call("crm.deal.fields")
+        assert reply.status == 500
+        assert reply.body == {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
+    batch = (
+        await portal.call("batch", {"cmd": {"f": "crm.deal.fields", "l": "crm.deal.list?start=-1"}})
+    ).body
+    assert batch["result"]["result_error"]["f"]["error"] == "INTERNAL_SERVER_ERROR"
+    assert len(batch["result"]["result"]["l"]) == 50  # other methods answer
+    stats = (await portal.get("/_emulator/stats")).body
+    assert stats["commands_by_method"]["crm.deal.fields"] == 4
+    await portal.post("/_emulator/config", {"failing_methods": []})
+    assert (await portal.call("crm.deal.fields")).status == 200

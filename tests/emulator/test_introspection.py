@@ -1,6 +1,9 @@
-"""The ``/_emulator/`` endpoints: counters, reset, runtime config, seeded ids, token issue."""
+"""The ``/_emulator/`` endpoints (counters, reset, runtime config, seeded ids, token issue) and the
+in-process test hooks."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -42,3 +45,32 @@ async def test_seeded_ids_have_gaps_and_follow_writes(portal: PortalClient) -> N
     await portal.call("crm.deal.delete", {"id": ids[0]})
     assert (await portal.get("/_emulator/ids/deal")).body["ids"][0] == ids[1]
     assert (await portal.get("/_emulator/ids/nosuch")).status == 404
+
+
+async def test_test_hooks_see_every_command_and_write_at_chosen_moments(portal: PortalClient) -> None:
+    """``before_command`` sees batch sub-commands with their references resolved; ``apply`` writes
+    from the portal's side; ``clock.advance`` places that write later on the portal's clock."""
+    emulated = portal.emulator.portal
+    seen: list[tuple[str, Any]] = []
+    ids = (await portal.get("/_emulator/ids/deal")).body["ids"]
+
+    def hook(method: str, params: Any) -> None:
+        seen.append((method, params.get("filter")))
+        if len(seen) == 2:  # between the two pages of the batch
+            emulated.clock.advance(3600)
+            emulated.apply("crm.deal.update", {"id": ids[-1], "fields": {"TITLE": "from the portal"}})
+
+    emulated.before_command = hook
+    page = "crm.deal.list?order[ID]=ASC&select[]=ID&select[]=TITLE&select[]=DATE_MODIFY&start=-1"
+    reply = await portal.call(
+        "batch",
+        {"halt": 0, "cmd": {"a": f"{page}&filter[>ID]=0", "b": f"{page}&filter[>ID]=$result[a][49][ID]"}},
+    )
+    emulated.before_command = None
+    assert [m for m, _ in seen] == ["crm.deal.list", "crm.deal.list"]
+    assert seen[1][1] == {">ID": str(ids[49])}  # the reference, resolved
+    got = (await portal.call("crm.deal.get", {"id": ids[-1]})).body["result"]
+    assert got["TITLE"] == "from the portal"
+    assert got["DATE_MODIFY"] > reply.body["result"]["result"]["a"][0]["DATE_MODIFY"]
+    moved = reply.body["time"]["start"]
+    assert (await portal.call("server.time")).body["time"]["start"] >= moved + 3600

@@ -16,7 +16,9 @@ from bitrix24_provider.emulator import Emulator, EmulatorConfig, Faults
 
 CONN_ID = "bitrix24_default"
 #: Client settings that give up on the first transient failure (keeps failure tests fast).
-NO_RETRY: dict[str, Any] = {"settings": {"retry": {"max_attempts": 1}}}
+NO_RETRY: dict[str, Any] = {
+    "settings": {name: {"max_attempts": 1} for name in ("retry", "connect_retry", "unexpected_answer_retry")}
+}
 
 
 def make_config(**settings: Any) -> EmulatorConfig:

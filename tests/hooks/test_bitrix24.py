@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bitrix24_provider.client import Bitrix, BitrixAsync, InvalidCredentials
+from bitrix24_provider.client import Bitrix, BitrixAsync, ClientSettings, InvalidCredentials
 from bitrix24_provider.hooks.bitrix24 import (
     Bitrix24Hook,
     ChangeCheck,
@@ -395,6 +395,43 @@ class TestData:
             assert later.export_throttle_state()["budget"]["methods"].keys() >= {"crm.deal.list"}
 
 
+class TestClientKwargsBeatTheConnection:
+    """``client_kwargs`` settings win over the connection's; what they leave out comes from it."""
+
+    EXTRA = {"plan": "standard", "requests_per_second": 3}
+
+    @pytest.mark.parametrize("settings", [{"plan": "enterprise"}, ClientSettings(plan="enterprise")])
+    def test_sync_client(self, monkeypatch, portal, settings):
+        set_conn(monkeypatch, host=portal.webhook_url, extra=self.EXTRA)
+        with Bitrix24Hook(client_kwargs={"settings": settings}) as hook:
+            bucket = hook.get_client().aio.throttle.bucket
+            assert (bucket.capacity, bucket.drain_rate) == (
+                250,
+                3,
+            )  # enterprise's size, the connection's rate
+
+    def test_async_client(self, monkeypatch, portal):
+        set_conn(monkeypatch, host=portal.webhook_url, extra=self.EXTRA)
+        hook = Bitrix24Hook(client_kwargs={"settings": {"plan": "enterprise", "requests_per_second": 4}})
+
+        async def run() -> tuple[float, float]:
+            async with await hook.aget_client() as client:
+                return client.throttle.bucket.capacity, client.throttle.bucket.drain_rate
+
+        assert asyncio.run(run()) == (250, 4)
+
+    def test_connection_test(self, monkeypatch, portal, redis_url, redis_prefix):
+        import redis
+
+        set_conn(monkeypatch, host=portal.webhook_url, extra={**self.EXTRA, "shared_throttle_dsn": redis_url})
+        settings = {"plan": "enterprise", "shared_throttle_prefix": redis_prefix}
+        assert Bitrix24Hook(client_kwargs={"settings": settings}).test_connection()[0] is True
+        with redis.Redis.from_url(redis_url) as store:  # the shared bucket's key names the plan
+            assert [key.decode() for key in store.scan_iter(f"{redis_prefix}:bucket:*")] == [
+                f"{redis_prefix}:bucket:127.0.0.1:{portal.port}:enterprise"
+            ]
+
+
 class TestTestConnection:
     def test_ok(self, monkeypatch, portal):
         webhook_conn(monkeypatch, portal)
@@ -420,7 +457,7 @@ class TestTestConnection:
         set_conn(monkeypatch, host=f"http://127.0.0.1:{port + 1 if port < 65535 else 1}/rest/1/{WRONG_CODE}/")
         status, message = Bitrix24Hook(client_kwargs=NO_RETRY).test_connection()
         assert status is False
-        assert "TransportError" in message
+        assert "PortalUnreachable: profile: cannot connect to 127.0.0.1:" in message
         assert WRONG_CODE not in message
 
     def test_wrong_code_raises_a_client_error_on_calls(self, monkeypatch, portal):
@@ -448,7 +485,8 @@ class TestChangeCheck:
             assert hook.check_changes(method, top, cursor, call_params=call_params) is None
             found = hook.check_changes(method, "2024-01-01T00:00:00+03:00", cursor, call_params=call_params)
             assert found is not None
-            assert found["watermark"] == top
+            assert found["newest"] == top
+            assert found["watermark"] <= top
             assert 1 <= found["count"] <= 50
 
     def test_a_real_update_is_seen(self, monkeypatch, portal):
@@ -461,7 +499,7 @@ class TestChangeCheck:
                 rest(portal, "crm.deal.update", {"id": deal, "fields": {"TITLE": "moved"}})["result"] is True
             )
             found = hook.check_changes("crm.deal.list", top)
-            assert found == {"watermark": newest(portal), "count": 1}
+            assert found is not None and found["count"] == 1 and found["newest"] == newest(portal)
             # a user filter narrows the check
             assert hook.check_changes("crm.deal.list", top, filter={"!ID": deal}) is None
 
@@ -486,10 +524,32 @@ class TestChangeCheck:
             {"ID": "2", "DATE_MODIFY": "2024-05-01T09:00:01+00:00"},
             {"ID": "3", "DATE_MODIFY": "2024-05-01T08:00:00+00:00"},
         ]
-        assert check.evaluate(rows) == {"watermark": "2024-05-01T09:00:01+00:00", "count": 1}
-        assert check.evaluate([]) is None
+        checked = {"date_start": "2024-05-01T12:30:00+03:00"}
+        assert check.evaluate({"result": rows, "time": checked}) == {
+            "watermark": "2024-05-01T09:00:01+00:00",
+            "newest": "2024-05-01T09:00:01+00:00",
+            "count": 1,
+        }
+        assert check.evaluate({"result": [], "time": checked}) is None
         with pytest.raises(ValueError, match="cursor field"):
-            check.evaluate([{"ID": "1"}])
+            check.evaluate({"result": [{"ID": "1"}], "time": checked})
+
+    @pytest.mark.parametrize(
+        ("checked", "watermark"),
+        [
+            ("2024-05-01T12:30:00+03:00", "2024-05-01T09:00:01+00:00"),  # long after the change
+            ("2024-05-01T09:00:03+00:00", "2024-05-01T08:59:58+00:00"),  # 2 s after it: lag (5 s) first
+            ("2024-05-01T08:00:02+00:00", "2024-05-01T11:00:00+03:00"),  # never before the start
+            (None, "2024-05-01T08:59:56+00:00"),  # no time block: newest - lag
+        ],
+        ids=["old-change", "fresh-change", "floor", "no-time-block"],
+    )
+    def test_the_handed_on_watermark_stays_lag_behind_the_check(self, checked, watermark):
+        check = ChangeCheck("crm.deal.list", "DATE_MODIFY", "2024-05-01T11:00:00+03:00", lag=5)
+        answer: dict[str, Any] = {"result": [{"ID": "2", "DATE_MODIFY": "2024-05-01T09:00:01+00:00"}]}
+        if checked is not None:
+            answer["time"] = {"date_start": checked}
+        assert check.evaluate(answer)["watermark"] == watermark
 
     @pytest.mark.parametrize(
         ("value", "expected"),

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bitrix24_provider.operators.bitrix24 import Bitrix24GetAllOperator
-from tests.staging._support import configure, make_context, seeded_ids
+from bitrix24_provider.staging.errors import UnknownFieldError
+from tests.staging._support import configure, make_context, seeded_ids, stats
 
 
 def test_parquet_output_is_typed_and_complete(make_portal, tmp_path):
@@ -127,3 +128,19 @@ def test_file_outputs_cannot_merge(tmp_path: Path):
         Bitrix24GetAllOperator(
             task_id="x", method="crm.deal.list", df_callable=print, cursor_field="DATE_MODIFY"
         )
+
+
+def test_an_unknown_field_leaves_the_previous_file(make_portal, tmp_path: Path):
+    portal = make_portal(deals=100)
+    path = tmp_path / "deals.csv"
+    path.write_bytes(b"previous")
+    chunks: list[pd.DataFrame] = []
+    for destination in ({"output_path": str(path)}, {"df_callable": chunks.append}):
+        with pytest.raises(UnknownFieldError, match=r"filter key 'STAGE' is not a field of crm\.deal"):
+            Bitrix24GetAllOperator(
+                task_id="export", method="crm.deal.list", filter={"STAGE": "WON"}, **destination
+            ).execute(make_context())
+    commands = stats(portal)["commands_by_method"]
+    assert commands["crm.deal.fields"] == 2 and "crm.deal.list" not in commands
+    assert path.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["deals.csv"]
+    assert chunks == []

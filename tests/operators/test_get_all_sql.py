@@ -234,6 +234,10 @@ def test_new_columns_follow_the_policy(make_portal, sqlite_target):
         ({"lag": "soon"}, "lag must be a timedelta"),
         ({"output_path": "/tmp/x.parquet"}, "exactly one destination"),
         ({"sql_conn_id": None}, "sql_conn_id is required"),
+        ({"column_types": "guess"}, "column_types must be one of fields, values"),
+        ({"method": "lists.element.get"}, "needs the .fields method of lists.element.get"),
+        ({"allow_column_drop": "yes"}, "allow_column_drop must be True or False"),
+        ({"allow_column_drop": True, "write_disposition": "append"}, "allow_column_drop=True needs"),
     ],
 )
 def test_bad_arguments_fail_at_construction(sqlite_target, kwargs, message):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from airflow.sdk import DAG
@@ -33,7 +37,8 @@ from bitrix24_provider.operators.bitrix24 import (
     Bitrix24WriteError,
 )
 from bitrix24_provider.operators.retry import Bitrix24RetryPolicy, decide
-from bitrix24_provider.staging.errors import ColumnPolicyError, InvalidIdentifierError
+from bitrix24_provider.staging.errors import ColumnPolicyError, InvalidIdentifierError, StagingConfigError
+from tests.staging._support import make_context, stats
 
 
 def policy() -> RetryPolicy:
@@ -82,10 +87,94 @@ def test_a_permanent_cause_fails_fast_too():
         TransportError("connection reset", method="crm.deal.list"),
         IncompleteResultError("crm.deal.list", detail="no progress"),
         RuntimeError("anything else"),
+        ValueError("not raised by our argument checks"),
     ],
 )
 def test_transient_errors_keep_the_tasks_retries(error):
     assert policy().evaluate(error, try_number=1, max_tries=5) == RetryDecision.default()
+
+
+#: a connection type whose provider is not installed here
+SNOWFLAKE = {"conn_type": "snowflake", "host": "acme", "login": "loader", "password": "Snowfl4ke-pa55"}
+
+
+@pytest.fixture
+def broken_connections(make_portal: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A portal (``bitrix24_default``) plus connections no retry can fix; none of them in the env."""
+    if importlib.util.find_spec("airflow.providers.snowflake") is not None:
+        pytest.skip("the Snowflake provider is installed here")
+    portal = make_portal(deals=10)
+    for conn_id in ("B24_NOWHERE", "STAGE_NOWHERE"):
+        monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id}", raising=False)
+    monkeypatch.setenv("AIRFLOW_CONN_STAGE_SNOW", json.dumps(SNOWFLAKE))
+    platinum = {"conn_type": "bitrix24", "host": portal.webhook_url, "extra": {"plan": "platinum"}}
+    monkeypatch.setenv("AIRFLOW_CONN_B24_PLATINUM", json.dumps(platinum))
+    return portal
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"bitrix24_conn_id": "b24_nowhere"}, "bitrix24_conn_id 'b24_nowhere': there is no such connection"),
+        ({"sql_conn_id": "stage_nowhere"}, "sql_conn_id 'stage_nowhere': there is no such connection"),
+        (
+            {"sql_conn_id": "stage_snow"},
+            "sql_conn_id 'stage_snow' has the connection type 'snowflake', whose provider is not installed "
+            '(Unknown hook type "snowflake"); install it, e.g. apache-airflow-providers-snowflake',
+        ),
+        ({"sql_conn_id": "bitrix24_default"}, "sql_conn_id 'bitrix24_default' is not a SQL connection"),
+        ({"bitrix24_conn_id": "b24_platinum"}, "'b24_platinum': plan must be standard or enterprise"),
+        ({"client_kwargs": {"settings": {"batch_size": 99}}}, "batch_size must be between 1 and 50, got 99"),
+        ({"client_kwargs": {"bogus": 1}}, "unexpected keyword argument 'bogus'"),
+        (
+            {"filter": {">ID": float("nan")}},
+            "crm.deal.list: the parameters cannot be sent: cannot send a non-finite",
+        ),
+    ],
+    ids=[
+        "no portal",
+        "no database",
+        "uninstalled type",
+        "not SQL",
+        "bad field",
+        "bad setting",
+        "bad kwarg",
+        "nan",
+    ],
+)
+def test_get_all_fails_at_once_where_no_retry_helps(broken_connections, sqlite_target, arguments, message):
+    arguments = {"sql_conn_id": sqlite_target.conn_id, "target_table": "deals", **arguments}
+    op = Bitrix24GetAllOperator(task_id="export", method="crm.deal.list", **arguments)
+    with pytest.raises(StagingConfigError, match=re.escape(message)) as raised:
+        op.execute(make_context())
+    assert decide(raised.value)[0] == "fail"
+    assert stats(broken_connections)["http_requests"] == 0
+    assert "Snowfl4ke-pa55" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"bitrix24_conn_id": "b24_nowhere"}, "bitrix24_conn_id 'b24_nowhere': there is no such connection"),
+        ({"items_sql": "SELECT 1", "sql_conn_id": "stage_snow"}, "whose provider is not installed"),
+        ({"items_sql": "SELECT 1", "sql_conn_id": "bitrix24_default"}, "is not a SQL connection"),
+        ({"client_kwargs": {"settings": {"plan": "gold"}}}, "plan must be one of ['enterprise', 'standard']"),
+        (
+            {"items": [{"id": n, "fields": {"TITLE": {"a", "b"} if n == 55 else "ok"}} for n in range(60)]},
+            "items[55] cannot be sent to crm.deal.update: ",
+        ),
+    ],
+    ids=["no portal", "uninstalled type", "not SQL", "bad setting", "unsendable item"],
+)
+def test_call_fails_at_once_where_no_retry_helps(broken_connections, arguments, message):
+    arguments = {"items": [{"id": 1, "fields": {"TITLE": "x"}}], **arguments}
+    if "items_sql" in arguments:
+        del arguments["items"]
+    op = Bitrix24CallOperator(task_id="call", method="crm.deal.update", **arguments)
+    with pytest.raises(StagingConfigError, match=re.escape(message)) as raised:
+        op.execute(make_context())
+    assert decide(raised.value)[0] == "fail"
+    assert stats(broken_connections)["http_requests"] == 0  # nothing written, not even the first batch
 
 
 def test_operating_time_limit_retries_after_the_reset():

@@ -47,9 +47,10 @@ class TestPoke:
     def test_poke_true_returns_the_summary(self, conn):
         result = sensor(watermark=OLD).poke({})
         assert isinstance(result, PokeReturnValue) and result.is_done
-        assert result.xcom_value["watermark"] == newest(conn)
+        assert result.xcom_value["newest"] == newest(conn)
+        assert result.xcom_value["watermark"] <= result.xcom_value["newest"]
         assert 1 <= result.xcom_value["count"] <= 50
-        assert set(result.xcom_value) == {"watermark", "count"}
+        assert set(result.xcom_value) == {"watermark", "newest", "count"}
 
     def test_poke_false_when_nothing_changed(self, conn):
         assert sensor(watermark=newest(conn)).poke({}) is False
@@ -62,7 +63,31 @@ class TestPoke:
         deal = emulator_ids(conn)[7]
         assert rest(conn, "crm.deal.update", {"id": deal, "fields": {"TITLE": "sensor"}})["result"] is True
         result = s.poke({})
-        assert result and result.xcom_value == {"watermark": newest(conn), "count": 1}
+        assert result and result.xcom_value["newest"] == newest(conn) and result.xcom_value["count"] == 1
+        # the update happened just now: the next wait starts lag (5 s) before the check, not after it
+        assert top <= result.xcom_value["watermark"] < result.xcom_value["newest"]
+
+    @pytest.mark.parametrize("lag", [30, 0], ids=["lag", "no-lag"])
+    def test_an_edit_committed_late_is_seen_by_the_next_wait(self, lag):
+        """A user saves deal A just before the check; another save, B, carries a modification time
+        20 s earlier but commits after the check (a slow transaction; the portal's clock is moved back
+        for it). A wait that starts from the handed-on watermark must see B. With ``lag=0`` the
+        watermark is the newest change itself, which is what the sensor handed on before: B is lost."""
+        with running() as portal:
+            deal_a, deal_b = emulator_ids(portal)[3:5]
+            with pytest.MonkeyPatch.context() as mp:
+                webhook_conn(mp, portal)
+                rest(portal, "crm.deal.update", {"id": deal_a, "fields": {"TITLE": "A"}})
+                first = sensor(watermark=OLD, lag=lag).poke({})
+                assert first and first.xcom_value["newest"] == newest(portal)
+                portal.portal.clock.advance(-20)
+                rest(portal, "crm.deal.update", {"id": deal_b, "fields": {"TITLE": "B"}})
+                portal.portal.clock.advance(20)
+                second = sensor(watermark=first.xcom_value["watermark"], lag=lag).poke({})
+        if lag:
+            assert second and second.xcom_value["count"] >= 1
+        else:
+            assert second is False
 
     def test_crm_item_and_filters(self, conn):
         s = sensor(
@@ -79,7 +104,7 @@ class TestPoke:
     def test_poke_mode_execute_returns_the_summary(self, conn):
         s = sensor(watermark=OLD, deferrable=False, poke_interval=0.1, timeout=5)
         summary = s.execute({})
-        assert summary["watermark"] == newest(conn)
+        assert summary["newest"] == newest(conn)
 
     def test_poke_mode_times_out(self, conn):
         s = sensor(watermark=FUTURE, deferrable=False, poke_interval=0.1, timeout=0.3)
@@ -119,7 +144,7 @@ class TestTemplates:
         assert s.bitrix24_conn_id == "bitrix24_default"
         assert s.filter == {">ID": "0"}
         result = s.poke({})
-        assert result and result.xcom_value["watermark"] == newest(conn)
+        assert result and result.xcom_value["newest"] == newest(conn)
 
     def test_datetime_watermark(self, conn):
         assert sensor(watermark=pendulum.datetime(2099, 1, 1, tz="UTC")).poke({}) is False
@@ -139,6 +164,7 @@ class TestDeferrable:
             filter={"STAGE_ID": "WON"},
             call_params={"x": 1},
             client_kwargs=client_kwargs,
+            lag=timedelta(seconds=3),
         )
         before = time.time()
         with pytest.raises(TaskDeferred) as info:
@@ -159,6 +185,7 @@ class TestDeferrable:
             "bitrix24_conn_id": "bitrix24_default",
             "poke_interval": 7.0,
             "client_kwargs": client_kwargs,
+            "lag": 3.0,
         }
         json.dumps(kwargs)  # the triggerer stores it
 
@@ -177,14 +204,20 @@ class TestDeferrable:
 
     def test_no_deferral_when_the_first_poke_succeeds(self, conn):
         summary = sensor(watermark=OLD, deferrable=True).execute({})
-        assert summary["watermark"] == newest(conn)
+        assert summary["newest"] == newest(conn)
 
 
 class TestExecuteComplete:
     def test_changed(self):
-        event = {"status": "changed", "watermark": "2024-05-01T10:00:00+03:00", "count": 3}
+        event = {
+            "status": "changed",
+            "watermark": "2024-05-01T09:59:55+03:00",
+            "newest": "2024-05-01T10:00:00+03:00",
+            "count": 3,
+        }
         assert sensor(watermark=OLD).execute_complete({}, event) == {
-            "watermark": "2024-05-01T10:00:00+03:00",
+            "watermark": "2024-05-01T09:59:55+03:00",
+            "newest": "2024-05-01T10:00:00+03:00",
             "count": 3,
         }
 

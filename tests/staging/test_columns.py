@@ -1,4 +1,4 @@
-"""Column kinds from real ``.fields`` answers of the emulator, value conversion, identifiers."""
+"""Column kinds, value conversion, name spellings, identifiers."""
 
 from __future__ import annotations
 
@@ -8,68 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitrix24_provider.client import Bitrix
 from bitrix24_provider.staging.columns import (
     KINDS,
     camel_to_upper,
     convert,
     convert_column,
-    fields_call,
     infer_kind,
-    kinds_from_description,
     upper_to_camel,
 )
 from bitrix24_provider.staging.errors import InvalidIdentifierError, ValueConversionError
-from bitrix24_provider.staging.export import describe
 from bitrix24_provider.staging.identifiers import TableName, check_identifier, quote, staging_name
 from bitrix24_provider.staging.incremental import CursorField, apply_bounds, resolve_bounds
-
-
-@pytest.fixture
-def client(make_portal):
-    portal = make_portal(deals=20, items=20, tasks=20)
-    with Bitrix(portal.webhook_url) as bx:
-        yield bx
-
-
-def test_deal_fields_give_typed_columns_including_uf(client):
-    kinds = describe(client, "crm.deal.list", {})
-    assert kinds["ID"] == "integer"
-    assert kinds["OPPORTUNITY"] == "double"
-    assert kinds["DATE_MODIFY"] == "datetime"
-    assert kinds["BEGINDATE"] == "date"
-    assert kinds["OPENED"] == "boolean"  # char Y/N
-    assert kinds["STAGE_ID"] == "text"  # crm_status
-    assert kinds["CONTACT_IDS"] == "json"  # isMultiple
-    custom = {name: kind for name, kind in kinds.items() if name.startswith("UF_")}
-    assert sorted(custom.values()) == ["boolean", "datetime", "double", "json", "text", "text"]
-
-
-def test_item_fields_are_keyed_by_the_camel_case_row_names(client):
-    kinds = describe(client, "crm.item.list", {"entityTypeId": 1032})
-    assert kinds["id"] == "integer"
-    assert kinds["updatedTime"] == "datetime"
-    assert kinds["observers"] == "json"
-    assert any(name.startswith("ufCrm") for name in kinds)
-
-
-def test_task_fields_are_renamed_to_the_row_spelling(client):
-    kinds = describe(client, "tasks.task.list", {})
-    assert kinds["changedDate"] == "datetime"
-    assert kinds["id"] == "integer"
-    assert kinds["ufCrmTask"] == "json"  # type array
-
-
-def test_unknown_fields_method_falls_back_to_values(client):
-    assert describe(client, "crm.nothing.list", {}) == {}
-
-
-def test_fields_call_names():
-    assert fields_call("crm.deal.list", {}) == ("crm.deal.fields", {})
-    assert fields_call("crm.item.list", {"entityTypeId": 7}) == ("crm.item.fields", {"entityTypeId": 7})
-    assert fields_call("tasks.task.list", {}) == ("tasks.task.getfields", {})
-    assert fields_call("user.get", {}) == ("user.fields", {})
-    assert fields_call("profile", {}) is None
 
 
 @pytest.mark.parametrize(
@@ -122,10 +71,6 @@ def test_task_name_spellings():
         "CHANGED_DATE", "changedDate"
     )
     assert CursorField.for_method("crm.item.list", "updatedTime") == CursorField("updatedTime", "updatedTime")
-
-
-def test_kinds_from_a_description_without_types():
-    assert kinds_from_description("user.get", {"ID": "ID", "NAME": "Name"}) == {}
 
 
 @pytest.mark.parametrize("name", ["deals; DROP TABLE x", "1deals", "", "a" * 64, "my-table", 'x"y', None, 5])

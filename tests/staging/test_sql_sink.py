@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bitrix24_provider.staging.columns import Column
 from bitrix24_provider.staging.database import Database
-from bitrix24_provider.staging.errors import ColumnPolicyError, MissingKeyError
+from bitrix24_provider.staging.errors import ColumnDropError, ColumnPolicyError, MissingKeyError
 from bitrix24_provider.staging.identifiers import TableName
 from bitrix24_provider.staging.sink import Progress
 from bitrix24_provider.staging.sql_sink import SqlSink
@@ -42,7 +42,9 @@ def deal(i: int, *, title: str | None = None, modified: str = "2024-01-01T10:00:
     }
 
 
-def sink_for(target, table: str, disposition: str = "replace", policy: str = "add", **kwargs: Any) -> SqlSink:
+def sink_for(
+    target, table: str, disposition: str = "replace", policy: str = "add", selected=None, **kwargs: Any
+) -> SqlSink:
     db = Database(sa.create_engine(target.url))
     name = TableName.checked(table, target.schema)
     sink = SqlSink(
@@ -56,13 +58,13 @@ def sink_for(target, table: str, disposition: str = "replace", policy: str = "ad
         cursor_column="DATE_MODIFY",
         **kwargs,
     )
-    sink.check_target()
+    sink.check_target(selected)
     sink.start(None)
     return sink
 
 
-def load(target, table, rows_chunks, disposition="replace", policy="add", max_cursor=None):
-    sink = sink_for(target, table, disposition, policy)
+def load(target, table, rows_chunks, disposition="replace", policy="add", max_cursor=None, **kwargs: Any):
+    sink = sink_for(target, table, disposition, policy, **kwargs)
     try:
         for rows in rows_chunks:
             sink.write(rows, None)
@@ -220,6 +222,51 @@ def test_replace_with_ignore_keeps_the_old_shape(sql_target):
     types = sql_target.column_types("deals")
     assert "UF_CRM_OLD" in types and "UF_CRM_NEW" not in types
     assert sql_target.ids("deals") == [2]
+
+
+def test_a_replace_that_drops_columns_fails_at_publish_unless_allowed(sql_target):
+    load(sql_target, "deals", [[deal(1, UF_CRM_OLD="o")]], max_cursor="2024-01-01T10:00:00+03:00")
+    before_state = sql_target.state("deals")
+    with pytest.raises(ColumnDropError, match="would drop column\\(s\\) UF_CRM_OLD of"):
+        load(sql_target, "deals", [[deal(2)]], max_cursor="2030-01-01T00:00:00+00:00")
+    assert sql_target.ids("deals") == [1] and "UF_CRM_OLD" in sql_target.column_types("deals")
+    assert sql_target.state("deals") == before_state
+    assert not [t for t in sql_target.tables() if t.startswith("_b24stg_")]
+
+    load(sql_target, "deals", [[deal(2)]], allow_column_drop=True)
+    assert sql_target.ids("deals") == [2] and "UF_CRM_OLD" not in sql_target.column_types("deals")
+
+
+def test_a_selected_column_no_row_carries_is_kept_empty_not_dropped(sql_target):
+    """Bitrix24 leaves out empty multi-fields: an explicit select of ``PHONE`` where no row has one
+    keeps the target's ``PHONE`` column (empty) instead of failing as a dropped column."""
+    load(sql_target, "deals", [[deal(1, PHONE=[{"VALUE": "+1"}])]])
+    selected = ["ID", "TITLE", "OPPORTUNITY", "OPENED", "DATE_MODIFY", "BEGINDATE", "UF_CRM_TAGS", "PHONE"]
+    load(sql_target, "deals", [[deal(2)]], selected=selected)
+    assert sql_target.ids("deals") == [2] and "PHONE" in sql_target.column_types("deals")
+    assert sql_target.rows(f'SELECT "PHONE" FROM {sql_target.qualified("deals")}') == [(None,)]
+
+
+def test_check_target_refuses_a_narrower_replace_before_creating_the_state_table(sql_target):
+    sql_target.execute(f'CREATE TABLE {sql_target.qualified("deals")} ("ID" BIGINT, "TITLE" TEXT, "X" TEXT)')
+    db = Database(sa.create_engine(sql_target.url))
+    name = TableName.checked("deals", sql_target.schema)
+    state = StateKey(name.label, "crm.deal.list", "")
+    common: dict[str, Any] = {"key": ("ID",), "kinds": KINDS, "state_key": state}
+    try:
+        sink = SqlSink(db, name, disposition="replace", column_policy="add", **common)
+        with pytest.raises(ColumnDropError, match="column\\(s\\) X of"):
+            sink.check_target(["ID", "TITLE"])
+        assert sql_target.tables() == {"deals"}
+        sink.check_target(None)  # a wildcard select: checked at publish
+        for allowed in (
+            SqlSink(db, name, disposition="replace", column_policy="ignore", **common),
+            SqlSink(db, name, disposition="replace", column_policy="add", allow_column_drop=True, **common),
+            SqlSink(db, name, disposition="merge", column_policy="add", **common),
+        ):
+            allowed.check_target(["ID", "TITLE"])
+    finally:
+        db.dispose()
 
 
 def test_a_failing_publish_changes_neither_target_nor_state(sql_target):
