@@ -13,6 +13,7 @@ from bitrix24_provider.client import (
     OutcomeUnknown,
     QueryLimitExceeded,
     RetryPolicy,
+    UnexpectedAnswer,
 )
 
 from .conftest import MakePortal, Portal
@@ -194,3 +195,18 @@ async def test_reads_are_still_retried_and_complete(make_portal: MakePortal, kno
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
     assert sum(bx.stats.retries.values()) > 0
+
+
+async def test_adds_the_client_gave_up_on_before_sending_failed(make_portal: MakePortal) -> None:
+    # every answer is an HTML page: the client's shared budget for unexpected answers runs out, and
+    # the batches still waiting for it are never sent
+    portal = await faulty_portal(make_portal, 0, html=1.0)
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        outcomes = await bx.call(
+            "crm.deal.add", [{"fields": {"TITLE": t}} for t in titles("zq-gone")], return_errors=True
+        )
+    stats, made = await portal_truth(portal, "zq-gone")
+    _, failed, unknown = truthful(outcomes, made, titles("zq-gone"))
+    assert failed and unknown and not made
+    assert all(isinstance(outcomes[n], UnexpectedAnswer) for n in failed)
+    assert stats["http_requests"] == len(unknown) // BATCH  # the portal saw exactly the unknown ones
