@@ -10,7 +10,9 @@ import aiohttp
 
 from .auth import Auth, OAuthCredentials, TokenFunc
 from .batch import BatchOutcome, Command, run_commands, send_batch
-from .errors import BatchError, BitrixAPIError
+from .calls import ItemCall, send_batched, send_direct
+from .errors import BatchError, BitrixError, OutcomeUnknown
+from .external_keys import ExternalKey
 from .families import is_list_method
 from .listing import Exporter, IdRange, OnRanges, Page
 from .progress import Progress
@@ -179,28 +181,63 @@ class BitrixAsync:
     # -- writing ----------------------------------------------------------------------------
 
     async def call(
-        self, method: str, items: Items | None = None, raw: bool = False, *, return_errors: bool = False
+        self,
+        method: str,
+        items: Items | None = None,
+        raw: bool = False,
+        *,
+        return_errors: bool = False,
+        retry_unknown: bool = False,
+        external_key: str | None = None,
     ) -> Any:
         """Apply ``method`` to one item (returns its result) or many (a tuple in input order).
 
         ``raw=True`` sends ``items`` once as the parameters and returns the whole answer.
-        ``return_errors=True`` puts each failed item's :class:`BitrixAPIError` in its place
-        instead of raising :class:`BatchError`.
+        A write (:mod:`.writes`) whose request failed after the portal may have run it is not sent
+        again: the item ends as :class:`OutcomeUnknown` (with its input index). Each item of many
+        ends as its result, its error or its :class:`OutcomeUnknown`; ``return_errors=True`` puts
+        them in place, otherwise :class:`BatchError` carries them all (keyed ``c<index>``). One item
+        raises its error.
+
+        ``retry_unknown=True`` declares the method safe to repeat: unknown outcomes are sent again
+        under the attempt budget. ``external_key`` (``"ORIGIN_ID"`` for the classic CRM adds,
+        ``"xmlId"`` for ``crm.item.add``): every item carries a unique ``fields[external_key]``; adds
+        with an unknown outcome are looked up by it and only the ones not found are sent again
+        (:mod:`.calls`, :mod:`.external_keys`). Bad items raise :class:`InvalidItem` before any request.
         """
         if raw:
-            return await self.transport.request(method, dict(items or {}))  # type: ignore[arg-type]
+            if external_key is not None:
+                raise ValueError("external_key needs items, not raw=True")
+            params = dict(items or {})  # type: ignore[arg-type]
+            return await self.transport.request(method, params, retry_unknown=retry_unknown)
+        listed: list[Mapping[str, Any]]
         if items is None or isinstance(items, Mapping):
-            return (await self.transport.request(method, dict(items or {})))["result"]
-        listed = list(items)
-        commands = {f"c{n}": Command(method, item) for n, item in enumerate(listed)}
-        outcome = await self._run(commands, method)
-        keys = list(commands)
+            single, listed = True, [dict(items or {})]
+            send = send_direct(self.transport, method, retry_unknown)
+        else:
+            single, listed = False, list(items)
+            send = send_batched(self.transport, self.settings, method, retry_unknown)
+        key = ExternalKey.of(method, external_key) if external_key is not None else None
+        run = ItemCall(
+            listed, send, key=key, list_rows=self.get_all, clock=self.clock, settings=self.settings
+        )
+        if single:
+            (outcome,) = await run.run()
+            if isinstance(outcome, BitrixError):
+                raise outcome
+            return outcome
+        with Progress(self.verbose, method, total=len(listed), unit="calls") as bar:
+            outcomes = await run.run()
+            bar.update(len(listed))
         if not return_errors:
-            self._raise_errors(outcome, keys)
-        return tuple(outcome.results[k] if k in outcome.results else outcome.errors[k] for k in keys)
+            _raise_outcomes({f"c{n}": outcome for n, outcome in enumerate(outcomes)})
+        return tuple(outcomes)
 
     async def call_batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a ready ``{"halt": ..., "cmd": {key: "method?query"}}`` batch; return ``result``."""
+        """Send a ready ``{"halt": ..., "cmd": {key: "method?query"}}`` batch; return ``result``.
+
+        :class:`BatchError` carries the commands' errors; when the batch writes and its request
+        failed after the portal may have run it, every command's :class:`OutcomeUnknown`."""
         cmd = params.get("cmd")
         if not isinstance(cmd, Mapping) or not cmd:
             raise ValueError("call_batch needs params['cmd'] as a non-empty mapping of key -> 'method?query'")
@@ -208,7 +245,11 @@ class BitrixAsync:
         for key, text in cmd.items():
             method, _, query = str(text).partition("?")
             commands[str(key)] = Command(method, query=query)
-        outcome = await send_batch(self.transport, commands, halt=bool(params.get("halt", False)))
+        try:
+            outcome = await send_batch(self.transport, commands, halt=bool(params.get("halt", False)))
+        except OutcomeUnknown as unknown:
+            each = {key: unknown.for_item(c.method, None) for key, c in commands.items()}
+            raise BatchError({}, unknown=each) from unknown
         self._raise_errors(outcome, keys=list(commands))
         return outcome.results
 
@@ -274,9 +315,19 @@ class BitrixAsync:
 
     @staticmethod
     def _raise_errors(outcome: BatchOutcome, keys: Sequence[str]) -> None:
-        errors: dict[str, BitrixAPIError] = {k: outcome.errors[k] for k in keys if k in outcome.errors}
-        if errors:
-            raise BatchError(errors, results=outcome.results)
+        errors = {k: outcome.errors[k] for k in keys if k in outcome.errors}
+        unknown = {k: outcome.unknown[k] for k in keys if k in outcome.unknown}
+        if errors or unknown:
+            raise BatchError(errors, results=outcome.results, unknown=unknown)
+
+
+def _raise_outcomes(outcomes: Mapping[str, Any]) -> None:
+    """:class:`BatchError` with every outcome, when any of them is an error or unknown."""
+    unknown = {k: o for k, o in outcomes.items() if isinstance(o, OutcomeUnknown)}
+    errors = {k: o for k, o in outcomes.items() if isinstance(o, BitrixError) and k not in unknown}
+    if errors or unknown:
+        results = {k: o for k, o in outcomes.items() if not isinstance(o, BitrixError)}
+        raise BatchError(errors, results=results, unknown=unknown)
 
 
 def _pick(value: T | None, default: T) -> T:

@@ -1,6 +1,7 @@
 """``batch`` calls: building the command strings, reading the five result maps back (with PHP's
 ``[]``-for-empty-map quirk), billing each command's time to its own method, and running many
-commands in batches with a resume of exactly the commands the operating limit blocked."""
+commands in batches with a resume of exactly the commands the operating limit blocked and an
+outcome for every command even when its batch's request failed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .encoding import batch_command, batch_params
-from .errors import BitrixAPIError, OperationTimeLimit, TransportError, error_from_response
+from .errors import BitrixError, OperationTimeLimit, OutcomeUnknown, TransportError, error_from_response
 from .transport import Transport
+from .writes import is_write
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,23 @@ class Command:
 
 @dataclass
 class BatchOutcome:
+    """Per command key: its result, its error, or (a write whose request failed after it may have
+    run) its :class:`OutcomeUnknown`; plus the ``total``/``next``/``time`` maps."""
+
     results: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, BitrixAPIError] = field(default_factory=dict)
+    errors: dict[str, BitrixError] = field(default_factory=dict)
     totals: dict[str, Any] = field(default_factory=dict)
     nexts: dict[str, Any] = field(default_factory=dict)
     times: dict[str, Any] = field(default_factory=dict)
+    unknown: dict[str, OutcomeUnknown] = field(default_factory=dict)
 
     def merge(self, other: BatchOutcome) -> None:
+        """Add *other*; a command's newer outcome replaces its older one."""
+        for key in (*other.results, *other.errors, *other.unknown):
+            for outcomes in (self.results, self.errors, self.unknown):
+                outcomes.pop(key, None)
+        self.errors.update(other.errors)
+        self.unknown.update(other.unknown)
         for mine, theirs in (
             (self.results, other.results),
             (self.totals, other.totals),
@@ -44,9 +56,9 @@ class BatchOutcome:
             (self.times, other.times),
         ):
             mine.update(theirs)
-        self.errors.update(other.errors)
-        for key in other.results:
-            self.errors.pop(key, None)
+
+    def has(self, key: str) -> bool:
+        return key in self.results or key in self.errors or key in self.unknown
 
 
 _MAPS = ("result", "result_error", "result_total", "result_next", "result_time")
@@ -71,14 +83,19 @@ def _validate(payload: Mapping[str, Any]) -> None:
 
 
 async def send_batch(
-    transport: Transport, commands: Mapping[str, Command], halt: bool = False
+    transport: Transport, commands: Mapping[str, Command], halt: bool = False, *, retry_unknown: bool = False
 ) -> BatchOutcome:
-    """One ``batch`` HTTP request for up to 50 commands."""
+    """One ``batch`` HTTP request for up to 50 commands; its failure raises (``retry_unknown``: see
+    :meth:`Transport.request`)."""
     keys = list(commands)
     cmd = {key: c.text() for key, c in commands.items()}
     methods = [c.method for c in commands.values()]
     payload = await transport.request(
-        "batch", batch_params(cmd, halt=halt), budget_methods=methods, validate=_validate
+        "batch",
+        batch_params(cmd, halt=halt),
+        budget_methods=methods,
+        validate=_validate,
+        retry_unknown=retry_unknown,
     )
     maps = {name: _as_map(payload["result"][name], keys) for name in _MAPS}
     outcome = BatchOutcome(
@@ -101,18 +118,26 @@ async def send_batch(
 
 
 async def run_commands(
-    transport: Transport, commands: Mapping[str, Command], batch_size: int, operating_retries: int
+    transport: Transport,
+    commands: Mapping[str, Command],
+    batch_size: int,
+    operating_retries: int,
+    *,
+    retry_unknown: bool = False,
 ) -> BatchOutcome:
     """Run any number of commands in batches, concurrently; commands that the operating limit
     blocked are sent again (after the budget's wait) until they run or the retries are spent.
-    Other per-command errors are returned in ``errors``; transport-level failures raise."""
+
+    Every command ends with an outcome. When a batch's request fails, its commands get that error
+    (the portal refused the request, or it provably did not run) or, when it writes and may have
+    run, an :class:`OutcomeUnknown` each; the other batches go on."""
     outcome = BatchOutcome()
     pending = dict(commands)
     for _ in range(operating_retries + 1):
         keys = list(pending)
         chunks = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
         results = await asyncio.gather(
-            *(send_batch(transport, {k: pending[k] for k in chunk}) for chunk in chunks)
+            *(_send_chunk(transport, {k: pending[k] for k in chunk}, retry_unknown) for chunk in chunks)
         )
         for part in results:
             outcome.merge(part)
@@ -123,4 +148,23 @@ async def run_commands(
         for key in blocked:
             transport.throttle.budget.block(pending[key].method)
         pending = {k: pending[k] for k in keys if k in blocked}
+    return outcome
+
+
+async def _send_chunk(
+    transport: Transport, commands: Mapping[str, Command], retry_unknown: bool
+) -> BatchOutcome:
+    try:
+        outcome = await send_batch(transport, commands, retry_unknown=retry_unknown)
+    except OutcomeUnknown as unknown:
+        return BatchOutcome(unknown={k: unknown.for_item(c.method, None) for k, c in commands.items()})
+    except BitrixError as error:
+        return BatchOutcome(errors=dict.fromkeys(commands, error))
+    for key, command in commands.items():
+        if not outcome.has(key):  # in none of the answer's maps: it may or may not have run
+            cause = "the batch answer lacks the command"
+            if is_write(command.method):
+                outcome.unknown[key] = OutcomeUnknown(command.method, cause)
+            else:
+                outcome.errors[key] = TransportError(cause, method=command.method, cause="missing_command")
     return outcome

@@ -20,9 +20,12 @@
     ├── TransportError                  network failure, timeout, dropped connection          (retryable)
     │   ├── PortalUnreachable           nothing answered at the portal's address; nothing was sent
     │   └── UnexpectedAnswer            an answer that is not the portal's JSON (HTML, cut body)
+    ├── OutcomeUnknown                  a write failed in a way that does not say whether it ran
+    ├── InvalidItem                     an item of ``call()`` is unusable (also a ``ValueError``)
     ├── IncompleteResultError           a listing could not prove it fetched everything
     ├── SharedThrottleError             the shared throttle's store (Redis) failed or is unreachable
-    └── BatchError                      some commands of a batch failed (key -> BitrixAPIError)
+    └── BatchError                      some commands of a batch failed (key -> error) or have an
+                                        unknown outcome (key -> OutcomeUnknown)
 
 Every class carries a ``retryable`` class attribute: ``True`` means the same request may succeed if
 simply sent again later (the caller still owns *when*: an :class:`OperationTimeLimit` must wait for
@@ -31,6 +34,8 @@ permission, method and parameter errors are never retryable; :class:`TokenExpire
 refreshing the token, not by retrying. :class:`PortalUnreachable` and :class:`UnexpectedAnswer`
 are retried under small budgets of their own that all requests of a client share
 (:mod:`bitrix24_provider.client.retry`): they say something about the portal, not about one request.
+A write is sent again only after failures that prove it did not run
+(:func:`bitrix24_provider.client.writes.may_have_run`); otherwise it ends as :class:`OutcomeUnknown`.
 
 All texts are passed through :func:`~bitrix24_provider.client.redact.scrub`, so webhook codes and
 tokens do not leak through ``str(exc)``.
@@ -54,11 +59,13 @@ __all__ = [
     "IncompleteResultError",
     "InsufficientScope",
     "InvalidCredentials",
+    "InvalidItem",
     "InvalidParams",
     "InvalidToken",
     "MethodNotFound",
     "NotFound",
     "OperationTimeLimit",
+    "OutcomeUnknown",
     "PortalUnreachable",
     "QueryLimitExceeded",
     "ServerError",
@@ -311,6 +318,54 @@ class UnexpectedAnswer(TransportError):
         return (rebuild, (self.status, self.content_type, self.size, self.excerpt))
 
 
+class OutcomeUnknown(BitrixError):
+    """A write failed after it was sent in a way that does not say whether the portal ran it: a
+    timeout or a dropped connection once the request went out, a 5xx, an HTML or cut answer. It is
+    not sent again (that may write twice) unless the caller declared it safe to repeat.
+
+    :param method: the REST method (for an item of ``call()`` or a command of a batch: its method).
+    :param cause: what went wrong, in words (scrubbed of secrets).
+    :param index: the item's position in the input of ``call()``, when it is one.
+    :param sent_at: when the request went out, on the client's clock (monotonic portal seconds);
+        after the portal's request cap has passed since then, the request no longer runs.
+    """
+
+    def __init__(
+        self, method: str, cause: str, *, index: int | None = None, sent_at: float | None = None
+    ) -> None:
+        self.method = method
+        self.cause = scrub(cause)
+        self.index = index
+        self.sent_at = sent_at
+        item = f" (item {index})" if index is not None else ""
+        super().__init__(
+            f"{method or '<unknown method>'}{item}: outcome unknown, the portal may have run it: {self.cause}"
+        )
+
+    def for_item(self, method: str, index: int | None) -> OutcomeUnknown:
+        """The same failure, reported for one item (or command) of the request."""
+        return OutcomeUnknown(method, self.cause, index=index, sent_at=self.sent_at)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (partial(type(self), index=self.index, sent_at=self.sent_at), (self.method, self.cause))
+
+
+class InvalidItem(BitrixError, ValueError):
+    """An item of ``call()`` cannot be sent as given; raised before any request.
+
+    :param index: the item's position in the input.
+    :param message: what is wrong with it (scrubbed of secrets).
+    """
+
+    def __init__(self, index: int, message: str) -> None:
+        self.index = index
+        self.message = scrub(message)
+        super().__init__(f"item {index}: {self.message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.index, self.message))
+
+
 class IncompleteResultError(BitrixError):
     """A listing could not prove that it received every record.
 
@@ -376,21 +431,30 @@ class SharedThrottleError(BitrixError):
 
 
 class BatchError(BitrixError):
-    """Commands of a ``batch`` failed (the batch itself answered HTTP 200).
+    """Commands of a ``batch`` (or items of ``call()``, keyed ``c<index>``) failed or have an unknown
+    outcome; it carries every command's outcome.
 
-    :param errors: command key → the command's error.
+    :param errors: command key → the command's error (the portal refused it, or its request failed
+        in a way that proves it did not run).
     :param results: command key → result of the commands that succeeded, so they are not lost.
+    :param unknown: command key → :class:`OutcomeUnknown` of the writes that may or may not have run.
     """
 
     def __init__(
-        self, errors: Mapping[str, BitrixAPIError], results: Mapping[str, Any] | None = None
+        self,
+        errors: Mapping[str, BitrixError],
+        results: Mapping[str, Any] | None = None,
+        unknown: Mapping[str, OutcomeUnknown] | None = None,
     ) -> None:
-        self.errors: dict[str, BitrixAPIError] = dict(errors)
+        self.errors: dict[str, BitrixError] = dict(errors)
         self.results: dict[str, Any] = dict(results or {})
-        total = len(self.errors) + len(self.results)
-        shown = "; ".join(f"[{key}] {err}" for key, err in list(self.errors.items())[:5])
-        more = f"; and {len(self.errors) - 5} more" if len(self.errors) > 5 else ""
-        super().__init__(f"batch: {len(self.errors)} of {total} commands failed: {shown}{more}")
+        self.unknown: dict[str, OutcomeUnknown] = dict(unknown or {})
+        total = len(self.errors) + len(self.results) + len(self.unknown)
+        listed = [*self.errors.items(), *self.unknown.items()]
+        shown = "; ".join(f"[{key}] {err}" for key, err in listed[:5])
+        more = f"; and {len(listed) - 5} more" if len(listed) > 5 else ""
+        unknown_part = f", {len(self.unknown)} with an unknown outcome" if self.unknown else ""
+        super().__init__(f"batch: {len(self.errors)} of {total} commands failed{unknown_part}: {shown}{more}")
 
     @property
     def retryable_keys(self) -> list[str]:
@@ -398,7 +462,7 @@ class BatchError(BitrixError):
         return [key for key, err in self.errors.items() if err.retryable]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, (self.errors, self.results))
+        return (self.__class__, (self.errors, self.results, self.unknown))
 
 
 def is_retryable(error: BaseException) -> bool:

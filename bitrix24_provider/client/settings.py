@@ -21,6 +21,9 @@ class ClientSettings:
     :param max_concurrent_requests: HTTP requests in flight at once.
     :param max_parallel_chains: keyset chains over disjoint ID ranges at once in one export.
     :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
+    :param portal_request_cap: portal seconds after which the portal has stopped any request
+        (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only
+        once this has passed since they were sent.
     :param retry: backoff for transient failures, per request.
     :param connect_retry: attempts and backoff when nothing answers at the portal's address
         (:class:`~.errors.PortalUnreachable`), shared by all requests of the client (:mod:`.retry`).
@@ -49,6 +52,7 @@ class ClientSettings:
     max_concurrent_requests: int = 16
     max_parallel_chains: int = 16
     request_timeout: float = 90.0
+    portal_request_cap: float = 60.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
     connect_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base=0.5, cap=1.0))
     unexpected_answer_retry: RetryPolicy = field(

@@ -62,9 +62,25 @@ class Bitrix:
         return self._loop.run(self.aio.list_and_get(method_branch, ID_field_name, filter))
 
     def call(
-        self, method: str, items: Items | None = None, raw: bool = False, *, return_errors: bool = False
+        self,
+        method: str,
+        items: Items | None = None,
+        raw: bool = False,
+        *,
+        return_errors: bool = False,
+        retry_unknown: bool = False,
+        external_key: str | None = None,
     ) -> Any:
-        return self._loop.run(self.aio.call(method, items, raw, return_errors=return_errors))
+        """See :meth:`BitrixAsync.call`."""
+        call = self.aio.call(
+            method,
+            items,
+            raw,
+            return_errors=return_errors,
+            retry_unknown=retry_unknown,
+            external_key=external_key,
+        )
+        return self._loop.run(call)
 
     def call_batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._loop.run(self.aio.call_batch(params))

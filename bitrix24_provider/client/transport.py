@@ -5,9 +5,10 @@ of the methods it runs. Transient failures (503, 5xx, dropped connections, timeo
 with backoff under a per-request attempt budget; a portal that cannot be reached and answers that
 are not the portal's JSON (HTML pages, cut bodies) under small budgets the client's requests share
 (:mod:`.retry`); an expired OAuth token is refreshed once and the request repeated; auth errors,
-unknown methods and bad parameters are raised at once. Parameters always go through the one
-encoder (:mod:`.encoding`) as a form body; answers are decoded by the parser
-``ClientSettings.json_decoder`` names (:mod:`.decoding`).
+unknown methods and bad parameters are raised at once. A request that writes (:mod:`.writes`) is
+retried only after failures that prove it did not run; after the others it raises
+:class:`OutcomeUnknown`. Parameters always go through the one encoder (:mod:`.encoding`) as a form
+body; answers are decoded by the parser ``ClientSettings.json_decoder`` names (:mod:`.decoding`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .errors import (
     BitrixAPIError,
     BitrixError,
     OperationTimeLimit,
+    OutcomeUnknown,
     PortalUnreachable,
     QueryLimitExceeded,
     TokenExpired,
@@ -41,6 +43,7 @@ from .retry import ClientRetries, RequestRetries
 from .settings import ClientSettings
 from .stats import Stats
 from .throttle import Clock, Throttle
+from .writes import may_have_run, writes
 
 log = logging.getLogger("bitrix24_provider.client")
 
@@ -136,53 +139,78 @@ class Transport:
         params: Mapping[str, Any],
         budget_methods: Sequence[str] = (),
         validate: Callable[[Mapping[str, Any]], None] | None = None,
+        *,
+        write: bool | None = None,
+        retry_unknown: bool = False,
     ) -> Any:
         """POST ``method`` and return the decoded body of a successful answer.
 
         ``budget_methods`` are the methods whose operating budget this request spends (the
         sub-commands of a batch); by default ``method`` itself. ``validate`` may reject a body
         that looks like success with a :class:`TransportError`, which is retried like any other.
+        ``write`` says whether the request changes data (default: whether any of its methods
+        writes, :func:`.writes.writes`). A write that failed after it may have run is not sent
+        again but raises :class:`OutcomeUnknown`; ``retry_unknown=True`` (the caller declares it
+        safe to repeat) retries it under the attempt budget, and raises :class:`OutcomeUnknown`
+        only when the budget is spent.
         """
         methods = tuple(budget_methods) or (method,)
+        writing = writes(methods) if write is None else write
         retry = self.retries.start()
         operating_blocks = 0
         refreshes = 0
+        sent: list[float] = []  # when each attempt went out, on the throttle's clock
+        unknown_since: float | None = None  # the last attempt that may have run
         while True:
             auth_params, generation = await self.auth.params()
+            tried = len(sent)
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods, retry)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent)
                 if validate is not None:
                     validate(payload)
                 return payload
-            except TokenExpired:
+            except TokenExpired as error:
                 # a token may expire again while a request waits for the operating budget; a token
                 # that fails right after several refreshes means refreshing does not help
                 if refreshes >= _MAX_REFRESHES or not self.auth.needs_token:
-                    raise
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
                 refreshes += 1
                 await self.auth.refresh(generation, await self.session())
                 self.stats.token_refreshes += 1
                 continue
-            except OperationTimeLimit:
+            except OperationTimeLimit as error:
                 operating_blocks += 1
                 self.stats.retries["operation_time_limit"] += 1
                 if operating_blocks > self.settings.operating_retries:
-                    raise
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
                 for name in methods:
                     self.throttle.budget.block(name)
                 log.info("%s is blocked by the operating limit; waiting for its reset", method)
                 continue
             except BitrixError as error:
-                delay = retry.next_delay(error)
+                if writing and len(sent) > tried and may_have_run(error):  # this attempt went out
+                    unknown_since = sent[-1]
+                delay = retry.next_delay(error) if unknown_since is None or retry_unknown else None
                 if delay is None:
-                    raise
+                    if unknown_since is None:
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
                 cause = _cause(error)
                 self.stats.retries[cause] += 1
                 log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
                 await self.clock.sleep(delay)
 
     async def _attempt(
-        self, method: str, params: Mapping[str, Any], methods: Sequence[str], retry: RequestRetries
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        methods: Sequence[str],
+        retry: RequestRetries,
+        sent: list[float],
     ) -> Any:
         async with self.gate, retry.attempt():
             if self.settings.respect_velocity_policy:
@@ -190,6 +218,7 @@ class Transport:
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
             generation = self.throttle.bucket.generation
             body = to_form(params)
+            sent.append(self.clock.monotonic())
             try:
                 payload = await self._post(method, body)
             except QueryLimitExceeded:
@@ -253,6 +282,12 @@ class Transport:
         stats.json_bodies[parser] += 1
         stats.json_bytes += len(raw)
         return payload
+
+
+def _unknown(method: str, error: BitrixError, sent_at: float) -> OutcomeUnknown:
+    """What a write leaves whose attempt at *sent_at* may have run, when its request gives up."""
+    log.warning("%s may have run on the portal (%s); its outcome is unknown", method, _cause(error))
+    return OutcomeUnknown(method, str(error), sent_at=sent_at)
 
 
 def _reason(error: aiohttp.ClientConnectorError) -> str:

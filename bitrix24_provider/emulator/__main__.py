@@ -20,6 +20,9 @@ _FAULTS = {
     "fault_html": "html",
     "fault_truncated": "truncated",
     "fault_silent_empty": "silent_empty",
+    "fault_500_after": "server_error_after",
+    "fault_drop_after": "drop_after",
+    "fault_slow_after": "slow_after",
 }
 
 

@@ -37,7 +37,12 @@ class CostModel:
 
 @dataclass
 class Faults:
-    """Fault injection; each probability applies per HTTP request (``silent_empty`` per batch)."""
+    """Fault injection; each probability applies per HTTP request (``silent_empty`` per batch).
+
+    ``query_limit``, ``server_error``, ``drop``, ``slow`` and ``html`` strike before the call runs;
+    ``truncated`` and the ``*_after`` faults after it ran (its writes are done): the ambiguous cases a
+    client cannot tell from the first ones.
+    """
 
     query_limit: float = 0.0  # random 503 QUERY_LIMIT_EXCEEDED
     server_error: float = 0.0  # 500 INTERNAL_SERVER_ERROR
@@ -47,10 +52,26 @@ class Faults:
     html: float = 0.0  # an HTML error page with status 200
     truncated: float = 0.0  # a JSON body cut in the middle
     silent_empty: float = 0.0  # list sub-results of a batch come back empty, no error
+    drop_after: float = 0.0  # the call runs, then the connection is closed without a response
+    server_error_after: float = 0.0  # the call runs, then 500 INTERNAL_SERVER_ERROR
+    slow_after: float = 0.0  # the call runs, then the response waits ``slow_seconds``
     seed: int = 0
+    #: the REST methods (``batch`` for batches) whose requests faults strike; empty: every request
+    methods: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
-        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name not in ("seed", "slow_seconds"))
+        return any(
+            getattr(self, f.name) > 0
+            for f in fields(self)
+            if f.name not in ("seed", "slow_seconds", "methods")
+        )
+
+    def strike(self, method: str) -> bool:
+        """Whether faults may strike a request of *method*."""
+        return not self.methods or method.lower() in {m.lower() for m in self.methods}
+
+    def any_after(self) -> bool:
+        return self.drop_after > 0 or self.server_error_after > 0 or self.slow_after > 0
 
 
 @dataclass

@@ -94,7 +94,7 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
     except RestError as error:
         return error_response(error)
 
-    faults = portal.faults.draw()
+    faults = portal.faults.draw() if portal.config.faults.strike(method) else set()
     for fault in faults:
         portal.counters.faults[fault.value] += 1
     if Fault.SLOW in faults:
@@ -104,9 +104,7 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
     if Fault.SERVER_ERROR in faults:
         return error_response(RestError("INTERNAL_SERVER_ERROR", "Internal server error", 500))
     if Fault.DROP in faults:
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=500)
+        return _drop(request)
     if Fault.HTML in faults:
         return web.Response(text=HTML_ERROR_PAGE, status=200, content_type="text/html")
 
@@ -116,6 +114,13 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
         return error_response(error)
     if portal.config.simulate_cost:
         await portal.clock.sleep(min(outcome.cost, portal.config.request_timeout))
+    # the call ran (its writes are done); what the client sees now cannot tell it so
+    if Fault.SLOW_AFTER in faults:
+        await asyncio.sleep(portal.config.faults.slow_seconds)
+    if Fault.SERVER_ERROR_AFTER in faults:
+        return error_response(RestError("INTERNAL_SERVER_ERROR", "Internal server error", 500))
+    if Fault.DROP_AFTER in faults:
+        return _drop(request)
     if outcome.timed_out:
         return web.Response(text=_GATEWAY_TIMEOUT_PAGE, status=504, content_type="text/html")
     headers = {"X-Bitrix-Rest-Time": f"{outcome.cost:.6f}"}
@@ -124,6 +129,13 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
         raw = bytes(response.body)  # type: ignore[arg-type]
         response.body = raw[: max(1, len(raw) // 2)]
     return response
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer (the response returned is never sent)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
 
 
 def _authenticate(

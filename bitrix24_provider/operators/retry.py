@@ -1,12 +1,15 @@
 """The default ``retry_policy`` of the Bitrix24 operators (Airflow 3.3+).
 
 * Authentication, permission, unknown-method and parameter errors (``AuthError``, ``AccessDenied``,
-  ``MethodNotFound``, ``InvalidParams``) and the operators' own configuration errors fail the task
-  at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
+  ``MethodNotFound``, ``InvalidParams``, ``InvalidItem``) and the operators' own configuration errors
+  fail the task at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
   ``sql_conn_id`` connection, a connection type whose provider is not installed, a ``sql_conn_id``
   that is not a SQL connection, and arguments, connection fields or ``client_kwargs`` our checks
   reject: the operators read them as :class:`~bitrix24_provider.staging.errors.StagingConfigError`
   (:mod:`.connections`) before the first request.
+* So do writes whose outcome is unknown (``OutcomeUnknown``) and every ``AirflowFailException``
+  (:class:`~bitrix24_provider.operators.bitrix24.Bitrix24WriteError`: a call task that has written
+  fails without retries, since another try would send every item again).
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
   resets: the delay the export measured from the portal's ``operating_reset_at``, else
   ``operating_delay`` (the portal's 10-minute window).
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
 
 from bitrix24_provider.staging.failures import is_operating_block, is_permanent, retry_after
 
@@ -43,6 +48,8 @@ def decide(
     exception: BaseException, operating_delay: timedelta = OPERATING_WINDOW
 ) -> tuple[str, timedelta | None, str | None]:
     """``(action, delay, reason)`` for *exception*: ``fail``, ``retry`` (after *delay*) or ``default``."""
+    if isinstance(exception, AirflowFailException):
+        return "fail", None, f"{type(exception).__name__} must not be retried"
     if is_permanent(exception):
         return "fail", None, f"{type(exception).__name__} cannot be fixed by retrying"
     if is_operating_block(exception):

@@ -1,10 +1,11 @@
 """Which failures a retry can fix.
 
-*Permanent*: authentication, permissions, an unknown method, rejected parameters and the export's
-own configuration errors (:class:`StagingConfigError`, also for connections the operators cannot
-use); trying again cannot help. *Operating block*: the method used up its
-server-time budget (``OPERATION_TIME_LIMIT``); trying again helps once the budget resets. Everything
-else (network, 5xx, throttling, incomplete pages, database hiccups) is transient.
+*Permanent*: authentication, permissions, an unknown method, rejected parameters or items and the
+export's own configuration errors (:class:`StagingConfigError`, also for connections the operators
+cannot use); trying again cannot help. Writes whose outcome is unknown are permanent too: trying
+again may write twice. *Operating block*: the method used up its server-time budget
+(``OPERATION_TIME_LIMIT``); trying again helps once the budget resets. Everything else (network,
+5xx, throttling, incomplete pages, database hiccups) is transient.
 """
 
 from __future__ import annotations
@@ -15,18 +16,22 @@ from ..client.errors import (
     AccessDenied,
     AuthError,
     BatchError,
+    InvalidItem,
     InvalidParams,
     MethodNotFound,
     OperationTimeLimit,
+    OutcomeUnknown,
 )
 from .errors import StagingConfigError
 
 PERMANENT: tuple[type[BaseException], ...] = (
     AuthError,
     InvalidParams,
+    InvalidItem,
     MethodNotFound,
     AccessDenied,
     StagingConfigError,
+    OutcomeUnknown,
 )
 
 
@@ -42,6 +47,7 @@ def causes(error: BaseException) -> Iterator[BaseException]:
         yield current
         if isinstance(current, BatchError):
             pending.extend(current.errors.values())
+            pending.extend(current.unknown.values())
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 pending.append(linked)

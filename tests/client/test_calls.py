@@ -1,12 +1,34 @@
-"""Writes and lookups in batches: input order, per-item errors, resume after operating blocks."""
+"""Writes and lookups in batches: input order, per-item errors, resume after operating blocks, and
+writes under faults (never sent twice, every item's outcome told truthfully)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bitrix24_provider.client import BatchError, BitrixAsync, ClientSettings, NotFound
+from bitrix24_provider.client import (
+    BatchError,
+    BitrixAsync,
+    ClientSettings,
+    NotFound,
+    OutcomeUnknown,
+    QueryLimitExceeded,
+    RetryPolicy,
+    UnexpectedAnswer,
+)
 
 from .conftest import MakePortal, Portal
+from .writes_support import (
+    AFTER,
+    BATCH,
+    BEFORE,
+    ITEMS,
+    SEEDS,
+    faulty,
+    faulty_portal,
+    portal_truth,
+    titles,
+    truthful,
+)
 
 
 async def test_call_many_keeps_input_order(portal: Portal) -> None:
@@ -79,3 +101,112 @@ async def test_raw_call_returns_the_whole_answer(portal: Portal) -> None:
         answer = await bx.call("crm.deal.list", {"select": ["ID"], "start": 0}, raw=True)
     assert answer["total"] == 3000
     assert "time" in answer
+
+
+# -- writes under faults: no duplicates, truthful outcomes ----------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("knob", [*AFTER, *BEFORE])
+async def test_adds_under_ambiguous_faults_are_never_sent_twice(
+    make_portal: MakePortal, knob: str, seed: int
+) -> None:
+    portal = await faulty_portal(make_portal, seed, **{knob: 0.3})
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty(knob)) as bx:
+        outcomes = await bx.call(
+            "crm.deal.add", [{"fields": {"TITLE": t}} for t in titles("zq-add")], return_errors=True
+        )
+    stats, made = await portal_truth(portal, "zq-add")
+    _, failed, unknown = truthful(outcomes, made, titles("zq-add"))
+    assert not failed
+    assert stats["http_requests"] == ITEMS // BATCH  # no batch was sent twice
+    assert stats["commands_by_method"].get("crm.deal.add", 0) == len(made)  # no add ran twice
+    if stats["faults"]:
+        assert unknown
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_adds_refused_before_running_are_sent_again(make_portal: MakePortal, seed: int) -> None:
+    portal = await faulty_portal(make_portal, seed, query_limit=0.3)
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        outcomes = await bx.call(
+            "crm.deal.add", [{"fields": {"TITLE": t}} for t in titles("zq-q")], return_errors=True
+        )
+    stats, made = await portal_truth(portal, "zq-q")
+    # a batch refused on every attempt failed (its adds did not run); all others ran once
+    succeeded, failed, unknown = truthful(outcomes, made, titles("zq-q"))
+    assert (
+        len(made) == len(succeeded)
+        and not unknown
+        and all(isinstance(outcomes[n], QueryLimitExceeded) for n in failed)
+    )
+    answered = ITEMS // BATCH - len(failed) // BATCH
+    assert stats["http_requests"] == answered + stats["http_by_status"]["503"] > ITEMS // BATCH
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_updates_under_ambiguous_faults_are_not_repeated(make_portal: MakePortal, seed: int) -> None:
+    portal = await faulty_portal(make_portal, seed, server_error_after=0.3)
+    ids = await portal.ids()
+    items = [{"id": ids[n % len(ids)], "fields": {"COMMENTS": f"u{n}"}} for n in range(100)]
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        outcomes = await bx.call("crm.deal.update", items, return_errors=True)
+    stats, _ = await portal_truth(portal, "zq-none")
+    assert stats["http_requests"] == 100 // BATCH
+    assert stats["commands_by_method"]["crm.deal.update"] == 100
+    unknown = sum(isinstance(o, OutcomeUnknown) for o in outcomes)
+    assert unknown == 10 * (stats["faults"] or {}).get("server_error_after", 0)  # PHP: {} is []
+    assert outcomes.count(True) == 100 - unknown
+
+
+async def test_without_return_errors_every_outcome_is_in_the_error(make_portal: MakePortal) -> None:
+    portal = await faulty_portal(make_portal, 1, drop_after=0.3)
+    items = [{"fields": {"TITLE": f"e{n}"}} for n in range(60)]
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        with pytest.raises(BatchError) as raised:
+            await bx.call("crm.deal.add", items)
+    error = raised.value
+    assert error.unknown and not error.errors
+    assert set(error.results) | set(error.unknown) == {f"c{n}" for n in range(60)}
+    assert not set(error.results) & set(error.unknown)
+    assert {u.index for u in error.unknown.values()} == {int(k[1:]) for k in error.unknown}
+    assert "with an unknown outcome" in str(error)
+
+
+async def test_call_batch_reports_every_command_unknown(make_portal: MakePortal) -> None:
+    portal: Portal = await make_portal(deals=5, faults={"server_error_after": 1.0})
+    cmd = {"a": "crm.deal.add?fields[TITLE]=a", "b": "crm.deal.list?select[]=ID"}
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        with pytest.raises(BatchError) as raised:
+            await bx.call_batch({"cmd": cmd})
+    assert {k: u.method for k, u in raised.value.unknown.items()} == {
+        "a": "crm.deal.add",
+        "b": "crm.deal.list",
+    }
+    assert (await portal.stats())["http_requests"] == 1
+
+
+@pytest.mark.parametrize("knob", [*AFTER, *BEFORE, "query_limit"])
+async def test_reads_are_still_retried_and_complete(make_portal: MakePortal, knob: str) -> None:
+    portal: Portal = await make_portal(deals=2000, faults={knob: 0.3, "seed": 3, "slow_seconds": 0.5})
+    async with BitrixAsync(
+        portal.webhook, verbose=False, settings=faulty(knob, batch_size=2, retry=RetryPolicy(8, 0.001, 0.002))
+    ) as bx:
+        rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
+    assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
+    assert sum(bx.stats.retries.values()) > 0
+
+
+async def test_adds_the_client_gave_up_on_before_sending_failed(make_portal: MakePortal) -> None:
+    # every answer is an HTML page: the client's shared budget for unexpected answers runs out, and
+    # the batches still waiting for it are never sent
+    portal = await faulty_portal(make_portal, 0, html=1.0)
+    async with BitrixAsync(portal.webhook, verbose=False, settings=faulty()) as bx:
+        outcomes = await bx.call(
+            "crm.deal.add", [{"fields": {"TITLE": t}} for t in titles("zq-gone")], return_errors=True
+        )
+    stats, made = await portal_truth(portal, "zq-gone")
+    _, failed, unknown = truthful(outcomes, made, titles("zq-gone"))
+    assert failed and unknown and not made
+    assert all(isinstance(outcomes[n], UnexpectedAnswer) for n in failed)
+    assert stats["http_requests"] == len(unknown) // BATCH  # the portal saw exactly the unknown ones

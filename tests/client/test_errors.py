@@ -142,6 +142,8 @@ RETRYABLE = {
     e.NotFound: False,
     e.IncompleteResultError: False,
     e.BatchError: False,
+    e.OutcomeUnknown: False,
+    e.InvalidItem: False,
 }
 
 
@@ -166,8 +168,9 @@ def test_hierarchy() -> None:
         e.NotFound,
     ):
         assert issubclass(cls, e.BitrixAPIError)
-    for cls in (e.TransportError, e.IncompleteResultError, e.BatchError):
+    for cls in (e.TransportError, e.IncompleteResultError, e.BatchError, e.OutcomeUnknown, e.InvalidItem):
         assert not issubclass(cls, e.BitrixAPIError)
+    assert issubclass(e.InvalidItem, ValueError)
     for cls in (e.PortalUnreachable, e.UnexpectedAnswer):
         assert issubclass(cls, e.TransportError)
 
@@ -220,9 +223,12 @@ def test_registered_secrets_never_reach_exception_texts(registered: str) -> None
     api = error_from_response(400, body("", f"cannot use {registered} here"), "m")
     transport = e.TransportError(f"failed with {registered}", cause=registered)
     incomplete = e.IncompleteResultError("m", detail=f"page {registered}")
+    unknown = e.OutcomeUnknown("crm.deal.add", f"timeout at {WEBHOOK} with {registered}", index=3)
+    item = e.InvalidItem(2, f"bad key {registered}")
+    batch = e.BatchError({"p0": api}, unknown={"p1": unknown})
     unreachable = e.PortalUnreachable("portal.example", 443, f"refused {registered}")
     unexpected = e.UnexpectedAnswer(200, "text/html", 9, f"<title>{registered}")
-    for err in (api, transport, incomplete, e.BatchError({"p0": api}), unreachable, unexpected):
+    for err in (api, transport, incomplete, unknown, item, batch, unreachable, unexpected):
         assert registered not in str(err)
         assert registered not in repr(err)
 
@@ -237,6 +243,17 @@ def test_incomplete_result_error_says_what_is_missing() -> None:
     partial = e.IncompleteResultError("tasks.task.list", received=7, detail="chain stopped at cmd_3")
     assert str(partial) == "tasks.task.list: incomplete result: received 7 records; chain stopped at cmd_3"
     assert str(e.IncompleteResultError("m")) == "m: incomplete result: completeness not proven"
+
+
+def test_outcome_unknown_names_the_item_and_keeps_when_it_was_sent() -> None:
+    err = e.OutcomeUnknown("crm.deal.add", "batch: TimeoutError", sent_at=12.5)
+    assert str(err) == "crm.deal.add: outcome unknown, the portal may have run it: batch: TimeoutError"
+    item = err.for_item("crm.deal.add", 7)
+    assert (item.index, item.sent_at, item.cause) == (7, 12.5, "batch: TimeoutError")
+    assert str(item).startswith("crm.deal.add (item 7): outcome unknown")
+    both = e.BatchError({"c0": e.InvalidParams("", "bad", "crm.deal.add")}, {"c1": 5}, unknown={"c2": item})
+    assert str(both).startswith("batch: 1 of 3 commands failed, 1 with an unknown outcome: [c0] ")
+    assert both.unknown == {"c2": item}
 
 
 def test_batch_error_keeps_per_command_errors_and_results() -> None:
@@ -262,6 +279,9 @@ def test_batch_error_keeps_per_command_errors_and_results() -> None:
         e.UnexpectedAnswer(502, "text/html", 182, "502 Bad Gateway", method="batch").after(5, 6.25),
         e.IncompleteResultError("crm.deal.list", expected=3, received=2, missing_ids=(1, 2), detail="x"),
         e.BatchError({"p0": error_from_response(None, body("", "Not found"), "m")}, {"p1": True}),
+        e.OutcomeUnknown("crm.deal.add", "ServerDisconnectedError", index=4, sent_at=1.5),
+        e.InvalidItem(3, "fields[ORIGIN_ID] is empty"),
+        e.BatchError({}, {"c0": 1}, unknown={"c1": e.OutcomeUnknown("crm.deal.add", "timeout", index=1)}),
     ],
     ids=lambda err: type(err).__name__,
 )

@@ -10,6 +10,7 @@ import pytest
 
 from bitrix24_provider.client import (
     AuthError,
+    BatchError,
     BitrixAsync,
     InvalidParams,
     MethodNotFound,
@@ -105,8 +106,11 @@ async def test_parallel_requests_share_the_connect_budget() -> None:
     async with BitrixAsync(
         f"http://127.0.0.1:{_closed_port()}/rest/1/portalcode4711/", time_scale=1000.0
     ) as bx:
-        with pytest.raises(PortalUnreachable, match="after 3 attempts"):
+        with pytest.raises(BatchError) as raised:  # every item's outcome: the same failure
             await bx.call("crm.deal.get", items)
+        errors = raised.value.errors.values()
+        assert len(errors) == 1000 and all(isinstance(error, PortalUnreachable) for error in errors)
+        assert "after 3 attempts" in str(next(iter(errors)))
         # the first attempts in flight when the first one failed, then the budget's retries (one
         # request at a time) instead of 3 attempts for each of the 20 batches
         assert bx.stats.http_requests <= bx.settings.max_concurrent_requests + 2
@@ -136,8 +140,9 @@ async def test_answers_that_are_not_the_portals_fail_after_their_budget(
 async def test_parallel_requests_share_the_unexpected_answer_budget(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=50, faults={"html": 1.0})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
-        with pytest.raises(UnexpectedAnswer):
+        with pytest.raises(BatchError) as raised:
             await bx.call("crm.deal.get", [{"id": n} for n in range(1000)])
+        assert all(isinstance(error, UnexpectedAnswer) for error in raised.value.errors.values())
         assert (await portal.stats())["http_requests"] <= bx.settings.max_concurrent_requests + 4
         await portal.configure(faults={"html": 0.0})
         assert await bx.call("profile", {})  # a request started after the client gave up begins anew

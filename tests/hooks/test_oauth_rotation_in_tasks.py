@@ -4,21 +4,18 @@ The connection is an environment variable, which nothing could update anyway."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.dag_runs import load_dag, returned, use_test_dags
 from tests.hooks.rotation_support import fresh_variable, refresh_grant, stored_tokens
 from tests.hooks.support import emulator_stats, oauth_extra, running, set_conn
 
 __all__ = ["fresh_variable"]
 
 CONN_ID = "bitrix24_oauth_rotation"
-TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
 DEALS = 1000
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_variable")]
@@ -26,38 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_variable")]
 
 @pytest.fixture(autouse=True)
 def test_dags_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``dag.test()`` needs its DAG in a DAG bundle: ``tests/dags`` next to the example DAGs."""
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    bundles = [
-        {"name": "dags-folder", "classpath": local, "kwargs": {}},
-        {"name": "bitrix24-test-dags", "classpath": local, "kwargs": {"path": str(TEST_DAGS)}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-
-
-def load_dag(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"test_dag_{name}", TEST_DAGS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
-
-
-def returned(dag_run: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        value = session.scalar(
-            select(XComModel.value).where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == "return_value",
-            )
-        )
-    return json.loads(value) if isinstance(value, str) else value
+    use_test_dags(monkeypatch)
 
 
 def test_a_later_run_authenticates_with_the_token_an_earlier_run_rotated(

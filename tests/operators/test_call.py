@@ -7,11 +7,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
-from bitrix24_provider.operators.bitrix24 import Bitrix24CallError, Bitrix24CallOperator
+from bitrix24_provider.emulator import Faults
+from bitrix24_provider.operators.bitrix24 import Bitrix24CallError, Bitrix24CallOperator, Bitrix24WriteError
 from bitrix24_provider.operators.retry import decide
 from bitrix24_provider.staging.errors import StagingConfigError
-from tests.staging._support import make_context, rest, seeded_ids, stats
+from tests.dag_runs import load_dag, returned, use_test_dags
+from tests.staging._support import configure, make_context, rest, seeded_ids, stats
 
 
 def call_op(**kwargs: Any) -> Bitrix24CallOperator:
@@ -47,10 +50,18 @@ def test_fail_raises_after_running_every_item(make_portal):
         call_op(method="crm.deal.update", items=items).execute(make_context())
     assert failure.value.failures == [{"position": 0, "error": "", "error_description": "Not found"}]
     assert rest(portal, "crm.deal.get", {"id": ids[2]})["TITLE"] == "still done"
-    assert decide(failure.value)[0] == "default"  # NOT_FOUND: the task's own retries decide
+    # item 1 was written: another try would write it again, Airflow must not retry
+    assert isinstance(failure.value, Bitrix24WriteError) and isinstance(failure.value, AirflowFailException)
+    assert decide(failure.value)[0] == "fail"
+
+    with pytest.raises(Bitrix24CallError) as missing:
+        call_op(method="crm.deal.get", items=[{"id": 999999}]).execute(make_context())
+    assert not isinstance(missing.value, Bitrix24WriteError)  # a read
+    assert decide(missing.value)[0] == "default"  # NOT_FOUND: the task's own retries decide
 
     with pytest.raises(Bitrix24CallError) as invalid:
         call_op(method="crm.deal.update", items=[{"id": "bad"}]).execute(make_context())
+    assert not isinstance(invalid.value, Bitrix24WriteError)  # nothing was written
     assert decide(invalid.value)[0] == "fail"  # rejected parameters never get better
 
 
@@ -160,3 +171,162 @@ def test_bad_arguments(kwargs, message):
 def test_no_items_is_fine(make_portal):
     make_portal(deals=5)
     assert call_op(method="crm.deal.update", items=[]).execute(make_context())["count"] == 0
+
+
+# -- writes with a known outcome -------------------------------------------------------------------
+
+#: a client that gives up quickly and waits out the portal's request cap on a 1000x clock
+FAST = {
+    "time_scale": 1000.0,
+    "settings": {
+        "batch_size": 10,
+        "request_timeout": 5.0,
+        "retry": {"max_attempts": 8, "base": 0.001, "cap": 0.002},
+    },
+}
+
+
+def adds(marker: str, n: int = 100, key: bool = False) -> list[dict[str, Any]]:
+    return [
+        {"fields": {"TITLE": f"{marker} #{i}", **({"ORIGIN_ID": f"{marker}-{i}"} if key else {})}}
+        for i in range(n)
+    ]
+
+
+def made(portal: Any, marker: str) -> dict[str, list[int]]:
+    configure(portal, {"faults": {"server_error_after": 0.0, "drop_after": 0.0, "server_error": 0.0}})
+    ids: dict[str, list[int]] = {}
+    for start in range(0, 10_000, 50):
+        page = rest(
+            portal, "crm.deal.list", {"filter": {"%TITLE": marker}, "select": ["ID", "TITLE"], "start": start}
+        )
+        for row in page:
+            ids.setdefault(row["TITLE"], []).append(int(row["ID"]))
+        if len(page) < 50:
+            return ids
+    raise AssertionError("too many deals")
+
+
+def pushing_context() -> tuple[dict[str, Any], dict[str, Any]]:
+    context, pushed = make_context(), {}
+    context["ti"].xcom_push = lambda key, value: pushed.update({key: value})
+    return context, pushed
+
+
+@pytest.mark.parametrize("on_error", ["fail", "collect"])
+def test_unknown_items_fail_the_task_and_are_counted_truthfully(make_portal, on_error):
+    portal = make_portal(deals=5, time_scale=1000.0, faults=Faults(server_error_after=0.3, seed=4))
+    context, pushed = pushing_context()
+    op = call_op(method="crm.deal.add", items=adds("zq-op"), on_error=on_error, client_kwargs=FAST)
+    with pytest.raises(
+        Bitrix24WriteError, match=r"items have an unknown outcome \(may have run\): #"
+    ) as raised:
+        op.execute(context)
+    summary = pushed["return_value"]
+    unknown = summary["unknown_positions"]
+    assert raised.value.unknown == unknown and summary["unknown"] == len(unknown) > 0
+    assert (summary["succeeded"], summary["failed"]) == (100 - len(unknown), 0)
+    assert "not retried: the task has written" in str(raised.value)
+    assert decide(raised.value)[0] == "fail"
+    assert all(summary["results"][n] is None for n in unknown)
+    titles = made(portal, "zq-op")
+    assert all(len(ids) == 1 for ids in titles.values())  # the portal ran every add once
+    assert all(titles[f"zq-op #{n}"] == [r] for n, r in enumerate(summary["results"]) if r is not None)
+    assert stats(portal)["commands_by_method"]["crm.deal.add"] == len(titles) == 100
+
+
+def test_an_external_key_settles_unknown_adds(make_portal):
+    portal = make_portal(deals=5, time_scale=1000.0, faults=Faults(drop_after=0.3, server_error=0.3, seed=5))
+    summary = call_op(
+        method="crm.deal.add", items=adds("zq-key", key=True), external_key="ORIGIN_ID", client_kwargs=FAST
+    ).execute(make_context())
+    assert (summary["succeeded"], summary["failed"], summary["unknown"]) == (100, 0, 0)
+    assert stats(portal)["faults"]  # some adds were looked up
+    titles = made(portal, "zq-key")
+    assert [titles[f"zq-key #{n}"] for n in range(100)] == [[r] for r in summary["results"]]
+
+
+def test_retry_unknown_repeats_idempotent_updates(make_portal):
+    portal = make_portal(deals=30, time_scale=1000.0, faults=Faults(server_error_after=0.3, seed=6))
+    ids = seeded_ids(portal)
+    items = [{"id": i, "fields": {"COMMENTS": "fixed value"}} for i in ids]
+    summary = call_op(method="crm.deal.update", items=items, retry_unknown=True, client_kwargs=FAST).execute(
+        make_context()
+    )
+    assert (summary["succeeded"], summary["unknown"]) == (30, 0)
+    assert stats(portal)["commands_by_method"]["crm.deal.update"] > 30  # sent again after a 500
+
+
+def test_the_results_table_tells_each_outcome(make_portal, sql_target):
+    make_portal(deals=5, time_scale=1000.0, faults=Faults(drop_after=0.3, seed=4))
+    context, pushed = pushing_context()
+    with pytest.raises(Bitrix24WriteError):
+        call_op(
+            method="crm.deal.add",
+            items=adds("zq-table", n=40),
+            sql_conn_id=sql_target.conn_id,
+            results_table="call_results",
+            results_schema=sql_target.schema,
+            xcom_max_items=10,
+            client_kwargs=FAST,
+        ).execute(context)
+    rows = sql_target.rows(
+        f'SELECT "position", "outcome", "result", "error_description" '
+        f'FROM {sql_target.qualified("call_results")} ORDER BY "position"'
+    )
+    unknown = [r[0] for r in rows if r[1] == "unknown"]
+    assert unknown == pushed["return_value"]["unknown_positions"] and unknown
+    assert all(r[2] is None and r[3].startswith("outcome unknown: ") for r in rows if r[1] == "unknown")
+    assert {r[1] for r in rows} == {"succeeded", "unknown"}
+
+
+def test_call_arguments_for_outcomes_are_checked():
+    with pytest.raises(ValueError, match="retry_unknown must be True or False"):
+        call_op(method="crm.deal.add", items=[], retry_unknown="yes")
+    with pytest.raises(ValueError, match=r"external_key works with crm\.item\.add"):
+        call_op(method="crm.deal.update", items=[], external_key="ORIGIN_ID")
+    templated = call_op(method="crm.deal.update", items=[], external_key="{{ params.key }}")
+    templated.external_key = "ORIGIN_ID"  # rendered
+    with pytest.raises(StagingConfigError, match=r"external_key works with crm\.item\.add"):
+        templated.execute(make_context())
+
+
+@pytest.mark.slow
+def test_airflow_does_not_retry_a_task_that_has_written(make_portal, airflow_db, monkeypatch):
+    # every batch of adds runs on the portal and then answers 500: every item's outcome is unknown
+    portal = make_portal(deals=5, time_scale=1000.0, faults=Faults(server_error_after=1.0, methods=["batch"]))
+    use_test_dags(monkeypatch)
+    dag_run = load_dag("bitrix24_call_writes").test()
+    tries = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+    assert tries == {
+        "add_with_policy": ("failed", 1),  # Bitrix24WriteError: failed at once
+        "add_without_policy": ("failed", 1),  # an AirflowFailException needs no retry policy
+        "get_missing": ("failed", 3),  # a read: Airflow's own retries ran
+    }
+    summary = returned(dag_run, "add_with_policy")  # pushed although the task failed
+    assert (summary["succeeded"], summary["failed"], summary["unknown"]) == (0, 0, 20)
+    assert summary["unknown_positions"] == list(range(20))
+    counts = stats(portal)["commands_by_method"]
+    assert counts["crm.deal.add"] == 40  # each add sent once
+    assert counts["crm.deal.get"] == 3 * 2  # three tries of the read, two client attempts each
+    for marker in ("zq-policy", "zq-plain"):
+        assert sorted(made(portal, marker)) == sorted(f"{marker} #{n}" for n in range(20))  # once each
+
+
+def test_call_errors_survive_pickling_and_scrub_secrets():
+    import pickle
+
+    failure = {"position": 0, "error": "", "error_description": "Not found"}
+    secret = "https://portal.example/rest/1/s3cr3tc0de/crm.deal.add"
+    for error in (
+        Bitrix24CallError("crm.deal.get", 3, [failure]),
+        Bitrix24WriteError("crm.deal.add", 3, [failure], [1, 2], f"failed after the call: {secret}"),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert (type(copy), str(copy), copy.unknown, copy.failures) == (
+            type(error),
+            str(error),
+            error.unknown,
+            error.failures,
+        )
+        assert "s3cr3tc0de" not in str(copy)

@@ -22,14 +22,20 @@ from bitrix24_provider.client.errors import (
     BatchError,
     IncompleteResultError,
     InvalidCredentials,
+    InvalidItem,
     InvalidParams,
     MethodNotFound,
     OperationTimeLimit,
+    OutcomeUnknown,
     QueryLimitExceeded,
     ServerError,
     TransportError,
 )
-from bitrix24_provider.operators.bitrix24 import Bitrix24CallOperator, Bitrix24GetAllOperator
+from bitrix24_provider.operators.bitrix24 import (
+    Bitrix24CallOperator,
+    Bitrix24GetAllOperator,
+    Bitrix24WriteError,
+)
 from bitrix24_provider.operators.retry import Bitrix24RetryPolicy, decide
 from bitrix24_provider.staging.errors import ColumnPolicyError, InvalidIdentifierError, StagingConfigError
 from tests.staging._support import make_context, stats
@@ -50,6 +56,10 @@ def policy() -> RetryPolicy:
         ColumnPolicyError("deals", ["UF_NEW"]),
         InvalidIdentifierError("target_table", "a b"),
         BatchError({"c0": InvalidParams("", "ID is not defined or invalid.", "crm.deal.update")}),
+        OutcomeUnknown("crm.deal.add", "TimeoutError", index=3),  # another try may write twice
+        BatchError({}, {"c0": 1}, unknown={"c1": OutcomeUnknown("crm.deal.add", "reset", index=1)}),
+        InvalidItem(2, "fields[ORIGIN_ID] is empty"),
+        Bitrix24WriteError("crm.deal.update", 5, [], [3]),
     ],
 )
 def test_permanent_errors_fail_fast(error):
