@@ -1,7 +1,8 @@
 """Which methods write, and which failures leave a write's outcome unknown.
 
 **The rule.** A method *reads* when the last segment of its name is a read verb (:data:`READ_VERBS`:
-``crm.deal.list``, ``crm.item.get``, ``tasks.task.getFields``, ``user.search``...) or it is one of
+``crm.deal.list``, ``crm.item.get``, ``tasks.task.getFields``, ``user.search``...) or starts with
+``get`` (``disk.folder.getchildren``, ``crm.deal.contact.items.get``...) or it is one of
 the few known read-only methods without such a verb (:data:`READ_METHODS`: ``profile``,
 ``server.time``, ``user.current``...). Every other method *writes*, unknown ones included, and so do
 the read-looking methods that change data (:data:`READ_LOOKING_WRITES`: ``event.offline.get``
@@ -51,7 +52,8 @@ def is_write(method: str) -> bool:
     name = method.strip().lower()
     if name in READ_LOOKING_WRITES:
         return True
-    return name not in READ_METHODS and name.rsplit(".", 1)[-1] not in READ_VERBS
+    verb = name.rsplit(".", 1)[-1]
+    return name not in READ_METHODS and verb not in READ_VERBS and not verb.startswith("get")
 
 
 def writes(methods: Iterable[str]) -> bool:

@@ -33,6 +33,8 @@ AFTER = {"truncated", "server_error_after", "drop_after", "slow_after"}
         ("tasks.task.getFields", False),
         ("crm.deal.fields", False),
         ("user.search", False),
+        ("disk.folder.getchildren", False),
+        ("department.get", False),
         ("CRM.Deal.List", False),
         ("profile", False),
         ("server.time", False),
