@@ -99,7 +99,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["bitrix24_provider.hooks.bitrix24"]}],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["bitrix24_provider.operators.bitrix24"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "bitrix24_provider.operators.bitrix24",
+                    "bitrix24_provider.operators.get_all",
+                    "bitrix24_provider.operators.call",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": INTEGRATION, "python-modules": ["bitrix24_provider.sensors.bitrix24"]}

@@ -8,7 +8,7 @@
   reject: the operators read them as :class:`~bitrix24_provider.staging.errors.StagingConfigError`
   (:mod:`.connections`) before the first request.
 * So do writes whose outcome is unknown (``OutcomeUnknown``) and every ``AirflowFailException``
-  (:class:`~bitrix24_provider.operators.bitrix24.Bitrix24WriteError`: a call task that has written
+  (:class:`~bitrix24_provider.operators.call.Bitrix24WriteError`: a call task that has written
   fails without retries, since another try would send every item again).
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
   resets: the delay the export measured from the portal's ``operating_reset_at``, else
