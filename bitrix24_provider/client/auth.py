@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .errors import AuthError, TransportError, error_from_response
+from .error_codes import error_from_response
+from .errors import AuthError, TransportError
 from .redact import SecretRegistry, redact_url
 
 DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info/oauth/token/"

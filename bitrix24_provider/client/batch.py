@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .encoding import batch_command, batch_params
-from .errors import BitrixError, OperationTimeLimit, OutcomeUnknown, TransportError, error_from_response
+from .error_codes import error_from_response
+from .errors import BitrixError, OperationTimeLimit, OutcomeUnknown, TransportError
 from .transport import Transport
 from .writes import is_write
 

@@ -27,6 +27,7 @@ import aiohttp
 from .auth import Auth
 from .decoding import DECODERS, excerpt
 from .encoding import to_form
+from .error_codes import error_from_response
 from .errors import (
     BitrixAPIError,
     BitrixError,
@@ -37,7 +38,6 @@ from .errors import (
     TokenExpired,
     TransportError,
     UnexpectedAnswer,
-    error_from_response,
 )
 from .retry import ClientRetries, RequestRetries
 from .settings import ClientSettings
