@@ -26,7 +26,7 @@ import aiohttp
 
 from .auth import Auth
 from .decoding import DECODERS, excerpt
-from .encoding import to_form
+from .encoding import to_form, to_json
 from .error_codes import error_from_response
 from .errors import (
     BitrixAPIError,
@@ -54,6 +54,9 @@ _SEND_PASSES = 3
 #: bodies from this size on are parsed in turn (a page of 50 full rows is ~100 KB; small answers parse
 #: in microseconds and keep their place)
 _LARGE_BODY = 16_384
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
 
 SSLOption = bool | ssl_module.SSLContext | str
 
@@ -142,6 +145,7 @@ class Transport:
         *,
         write: bool | None = None,
         retry_unknown: bool = False,
+        json: bool = False,
     ) -> Any:
         """POST ``method`` and return the decoded body of a successful answer.
 
@@ -152,7 +156,8 @@ class Transport:
         writes, :func:`.writes.writes`). A write that failed after it may have run is not sent
         again but raises :class:`OutcomeUnknown`; ``retry_unknown=True`` (the caller declares it
         safe to repeat) retries it under the attempt budget, and raises :class:`OutcomeUnknown`
-        only when the budget is spent.
+        only when the budget is spent. ``json=True`` sends the parameters as a JSON body as they are
+        (``call(..., raw=True)``), not in the client's encoding.
         """
         methods = tuple(budget_methods) or (method,)
         writing = writes(methods) if write is None else write
@@ -165,7 +170,7 @@ class Transport:
             auth_params, generation = await self.auth.params()
             tried = len(sent)
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent, json)
                 if validate is not None:
                     validate(payload)
                 return payload
@@ -211,16 +216,17 @@ class Transport:
         methods: Sequence[str],
         retry: RequestRetries,
         sent: list[float],
+        json: bool = False,
     ) -> Any:
         async with self.gate, retry.attempt():
             if self.settings.respect_velocity_policy:
                 self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
             generation = self.throttle.bucket.generation
-            body = to_form(params)
+            body = to_json(params) if json else to_form(params)
             sent.append(self.clock.monotonic())
             try:
-                payload = await self._post(method, body)
+                payload = await self._post(method, body, _JSON if json else _FORM)
             except QueryLimitExceeded:
                 self.throttle.bucket.on_query_limit(generation)
                 raise
@@ -229,9 +235,9 @@ class Transport:
             self.throttle.budget.record(method, payload.get("time"))
         return payload
 
-    async def _post(self, method: str, body: bytes) -> Any:
+    async def _post(self, method: str, body: bytes, content_type: str) -> Any:
         session = await self.session()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers = {"Content-Type": content_type}
         self.stats.http_requests += 1
         try:
             async with session.post(self.auth.url(method), data=body, headers=headers, ssl=self._ssl) as resp:
