@@ -26,7 +26,8 @@ from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, Throt
 from .transport import SSLOption, Transport
 
 T = TypeVar("T")
-Items = Mapping[str, Any] | Iterable[Mapping[str, Any]]
+#: one item's parameters or many items; with ``raw=True`` also a list of positional parameters
+Items = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Sequence[Any]
 
 
 class BitrixAsync:
