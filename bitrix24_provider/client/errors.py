@@ -357,7 +357,8 @@ class OutcomeUnknown(BitrixError):
 
 class InvalidArgument(BitrixError, ValueError):
     """An argument of a client method cannot be used as given (an empty or malformed method name,
-    ``params`` of the wrong shape, an empty or nested ID list...); raised before any request.
+    ``params`` of the wrong shape, an empty or nested ID list...); raised before any request, except
+    ``list_and_get``'s ``ID_field_name`` when the rows of the list turn out not to have it.
 
     :param function: the client method, e.g. ``get_all``.
     :param argument: which argument, e.g. ``params['filter']`` or ``ID_list[3]``.
