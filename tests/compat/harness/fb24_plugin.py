@@ -24,6 +24,8 @@ import pytest
 from fb24_replay import REPLAY, is_local
 
 _RESULTS: dict[str, dict[str, Any]] = {}
+#: the replay portal's request count when each test started
+_REQUESTS: dict[str, int] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,9 +72,6 @@ def _route_real_fast_bitrix24() -> None:
         srh.run_async = sender.run_async
 
     bitrix.BitrixAsync.srh = property(get, set_)
-
-
-_REQUESTS: dict[str, int] = {}
 
 
 @pytest.hookimpl(tryfirst=True)
