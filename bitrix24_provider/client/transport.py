@@ -96,6 +96,10 @@ class ConcurrencyGate:
             self.limit = max(1, limit)
             self._condition().notify_all()
 
+    def rebind(self) -> None:
+        """Forget a closed event loop's requests and condition (see :meth:`Transport.bind`)."""
+        self.active, self._changed = 0, None
+
 
 class Transport:
     def __init__(
@@ -122,6 +126,24 @@ class Transport:
         self._ssl = ssl_context(ssl)
         self._decoder = DECODERS[settings.json_decoder]
         self._decoding = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> None:
+        """Follow the running event loop once the one the client ran on is closed (``asyncio.run``
+        twice, a test per loop): the session, the gate and the locks belonged to the closed loop.
+        While that loop still runs, nothing changes."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop or (self._loop is not None and not self._loop.is_closed()):
+            return
+        if self._loop is not None:
+            if self._own_session and self._session is not None:
+                _forget(self._session)
+                self._session = None
+            self.gate.rebind()
+            self._decoding = asyncio.Lock()
+            self.retries.rebind()
+            self.auth.rebind()
+        self._loop = loop
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -159,6 +181,7 @@ class Transport:
         only when the budget is spent. ``json=True`` sends the parameters as a JSON body as they are
         (``call(..., raw=True)``), not in the client's encoding.
         """
+        self.bind()
         methods = tuple(budget_methods) or (method,)
         writing = writes(methods) if write is None else write
         retry = self.retries.start()
@@ -288,6 +311,15 @@ class Transport:
         stats.json_bodies[parser] += 1
         stats.json_bytes += len(raw)
         return payload
+
+
+def _forget(session: aiohttp.ClientSession) -> None:
+    """Mark a closed loop's session closed without awaiting it: its connections ended with the loop
+    (``_close`` only marks a connector whose loop is closed; otherwise both warn when collected)."""
+    connector = session.connector
+    session.detach()
+    if connector is not None:
+        connector._close()
 
 
 def _unknown(method: str, error: BitrixError, sent_at: float) -> OutcomeUnknown:
