@@ -69,7 +69,7 @@ def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
 def portal_time(client: Any) -> str:
     """The portal's current time (ISO 8601 with its offset, whole seconds), from its own clock: the
     ``time`` block of a ``server.time`` answer, else its result."""
-    answer = client.call("server.time", raw=True)
+    answer = client.request("server.time")
     block = answer.get("time") if isinstance(answer, Mapping) else None
     moment = parse_time(block.get("date_start")) if isinstance(block, Mapping) else None
     if moment is None:

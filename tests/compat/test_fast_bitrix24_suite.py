@@ -146,40 +146,22 @@ MOCKED = tuple(node for node in APPLICABLE if node.startswith((SR, PAGINATION, "
 #: The applicable tests our client fails today, one reason each (``gap`` owners: ``surface``,
 #: ``paging``, the other parts of issue #10).
 OURS: dict[str, Differs] = {
-    f"{SR}test_call_list_empty": Differs(
-        "gap",
-        "call() of a list method over a list of items returns a tuple of pages; fast_bitrix24 returns"
-        " one flat list (here [])",
-        "surface",
-    ),
-    f"{SR}test_crm_add_item": Differs(
-        "gap",
-        "single-key answers are not unwrapped: call('crm.item.add', {...}) returns {'item': {...}};"
-        " fast_bitrix24 returns the item",
-        "surface",
-    ),
     f"{SR}test_crm_company_contact_items_get": Differs(
         "deliberate",
         "get_by_ID always returns {id: result}; when the batch answer has one command fast_bitrix24"
         " returns the bare result (here the list of 2 contacts), which its own test_mobile_phone"
         " contradicts (it reads get_by_ID(..., [id])[str(id)])",
     ),
-    f"{ERRORS}test_get_all": Differs(
-        "gap",
-        "get_all('') and get_all('some_method', ...) with select None or filter 3 are sent (4 requests)"
-        " instead of refused before any request; get_all(123) raises AttributeError, not a typed error",
-        "surface",
-    ),
-    f"{ERRORS}test_get_by_ID": Differs(
-        "gap", "get_by_ID('_', [['a']]) sends a batch: nested ID lists are not refused", "surface"
-    ),
     f"{ERRORS}test_call": Differs(
-        "gap",
-        "call('_', {}) is sent instead of refused (fast_bitrix24: item_list can't be empty). Then the"
-        " test fails by design: call('_', {'select': ['*']}) is to raise on the stub answer"
-        " {'result': {'result': {'ok'}}}, malformed only as a batch answer; fast_bitrix24 sends one"
-        " item as a batch, ours sends it directly, where that answer is valid",
-        "surface",
+        "deliberate",
+        "call('_', {'select': ['*']}) is to raise on the stub answer {'result': {'result': {'ok'}}},"
+        " malformed only as a batch answer; fast_bitrix24 sends one item as a batch of one, ours sends"
+        " it directly, where that answer is valid (the rest of the test passes)",
+    ),
+    f"{ERRORS}test_call [teardown]": Differs(
+        "deliberate",
+        "KeyError 'task' in the create_100_tasks fixture's teardown, as with fast_bitrix24: it deletes"
+        " x['task']['id'], but call() over a list unwraps each {'task': {...}} answer to the task",
     ),
     "tests/test_auth.py::test_expired_token": Differs(
         "deliberate",
@@ -197,27 +179,15 @@ OURS: dict[str, Differs] = {
         "errors instead of truncation: ours raises IncompleteResultError where fast_bitrix24 returns"
         " 50 of 75 rows with a RuntimeWarning",
     ),
-    f"{LIVE}test_call_batch": Differs(
-        "gap",
-        "call_batch refuses numeric command keys ({1: 'crm.lead.list'}); fast_bitrix24 sends them",
-        "surface",
+    f"{LIVE}test_call": Differs(
+        "deliberate",
+        "call('crm.lead.delete', []) raises InvalidArgument before any request, as fast_bitrix24"
+        " raises (icontract's ViolationError: item_list can't be empty); the test wants no error",
     ),
     f"{LIVE}test_issue_129": Differs(
         "deliberate",
         "get_by_ID and call take any iterable, with a progress bar or not; fast_bitrix24 refuses an"
         " iterator when verbose (the rest of the test passes)",
-    ),
-    f"{LIVE}test_issue_132": Differs(
-        "gap",
-        "list_and_get('tasks.task', 'taskId') raises KeyError; fast_bitrix24 raises ValueError"
-        " (the branch's rows lack that field)",
-        "surface",
-    ),
-    f"{ENCODING}test_mobile_phone": Differs(
-        "gap",
-        "get_by_ID keys follow the input's type (int here); fast_bitrix24's are always str, so"
-        " get_by_ID(..., [id])[str(id)] is a KeyError",
-        "surface",
     ),
     f"{ENCODING}test_filter_not_equal": Differs(
         "gap",
@@ -225,16 +195,6 @@ OURS: dict[str, Differs] = {
         " lower-case filter/order, and the portal reads the exact name first (contract §3.6); ORDER"
         " and SELECT alike. A silent wrong result",
         "paging",
-    ),
-    f"{ASYNC}test_simple_async_calls": Differs(
-        "gap", "call_batch refuses the numeric command key {0: 'crm.lead.list'}", "surface"
-    ),
-    f"{ASYNC}test_simultaneous_calls": Differs(
-        "gap",
-        "a BitrixAsync used from a second event loop (here the next test's; also asyncio.run twice)"
-        " fails with 'Event loop is closed': its aiohttp session stays bound to the first loop;"
-        " fast_bitrix24 opens a session per call",
-        "surface",
     ),
 }
 
@@ -354,7 +314,7 @@ async def test_fast_bitrix24_suite(target: str, tmp_path: Path) -> None:
 def test_the_expectations_are_consistent() -> None:
     assert len(set(APPLICABLE)) == len(APPLICABLE)
     assert not set(APPLICABLE) & set(NOT_APPLICABLE)
-    assert set(OURS) <= set(APPLICABLE)
+    assert {node.removesuffix(" [teardown]") for node in OURS} <= set(APPLICABLE)
     assert {node.removesuffix(" [teardown]") for node in FAST_BITRIX24} <= set(APPLICABLE)
     assert {d.kind for d in OURS.values()} <= {"deliberate", "gap"}
     assert all(d.owner for d in OURS.values() if d.kind == "gap")

@@ -143,6 +143,26 @@ def test_large_outputs_go_to_a_results_table(make_portal, sql_target):
     assert ok is True
 
 
+def test_single_key_answers_are_unwrapped_in_xcom_and_the_results_table(make_portal, sql_target):
+    """The client returns ``crm.item.add``'s item, not ``{"item": {...}}`` (fast_bitrix24's shape):
+    so do the XCom results and the results table, one per item."""
+    make_portal(deals=3, items=3)
+    items = [{"entityTypeId": 1032, "fields": {"title": f"op {n}"}} for n in range(3)]
+    small = call_op(method="crm.item.add", items=items[:2]).execute(make_context())
+    assert [r["title"] for r in small["results"]] == ["op 0", "op 1"]
+    call_op(
+        method="crm.item.add",
+        items=items,
+        sql_conn_id=sql_target.conn_id,
+        results_table="item_results",
+        results_schema=sql_target.schema,
+        xcom_max_items=2,
+    ).execute(make_context())
+    rows = sql_target.rows(f'SELECT "result" FROM {sql_target.qualified("item_results")} ORDER BY "position"')
+    results = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
+    assert [r["title"] for r in results] == ["op 0", "op 1", "op 2"]
+
+
 def test_too_many_items_without_a_results_table_fail_before_calling(make_portal):
     portal = make_portal(deals=5)
     with pytest.raises(StagingConfigError, match="exceed xcom_max_items=10"):
