@@ -332,7 +332,8 @@ class GetAllJob:
                 if run.try_number > 1 and previous.get("ranges") is not None and sink.start(previous):
                     resume = previous
             if resume is None:
-                log.info("Discarding the checkpoint of an earlier try (staging %s)", previous.get("staging"))
+                staging = previous.get("staging") or "none"
+                log.info("Discarding the checkpoint of an earlier try (staging %s)", staging)
                 sink.drop_stale(previous)
                 checkpoint.clear(None)
         if resume is None:
