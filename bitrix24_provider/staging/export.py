@@ -216,8 +216,8 @@ def run_export(
     reporter = ExportProgress(
         lines,
         chunker.id_field,
+        progress,
         requests=(lambda: int(stats.http_requests)) if stats is not None else None,
-        pages=progress.pages,
     )
 
     def on_ranges(ranges: list[tuple[int, int | None]] | None) -> None:

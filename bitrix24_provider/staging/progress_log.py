@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from .sink import Progress
+
 __all__ = ["DEFAULT_INTERVAL", "ExportProgress", "ProgressLog", "call_with_progress", "clock_of", "count"]
 
 log = logging.getLogger(__name__)
@@ -162,64 +164,64 @@ class ExportProgress:
     spans. Offset paging and a single open range give no estimate: the lines then count rows only.
 
     :param id_field: the rows' id key (``ID``, ``id``).
+    :param counts: the export's rows and pages (of all its tries), which the export loop keeps.
     :param requests: the client's HTTP request count so far.
-    :param pages: pages read by earlier tries (a resumed export).
     """
 
     def __init__(
         self,
         log: ProgressLog,
         id_field: str,
+        counts: Progress,
         *,
         requests: Callable[[], int] | None = None,
-        pages: int = 0,
     ) -> None:
         self.log = log
         self.id_field = id_field
+        self.counts = counts
         self.requests = requests
-        self.rows = log.before
-        self.pages = pages
-        self.start: list[tuple[int, int | None]] = []
-        self.positions_start: list[int] = []
-        self.positions: list[int] = []
-        self.rows_at_start = 0
+        self.ranges: list[tuple[int, int | None]] = []
+        self.starts: list[int] = []  # each range's lower end, for bisect
+        self.positions: list[int] = []  # the largest id read in each range
+        self.rows_at_ranges = 0
 
     def on_ranges(self, ranges: list[tuple[int, int | None]] | None) -> None:
         """The client's ``on_ranges`` callback (ascending, disjoint ``(after, upto)`` ranges)."""
-        self.start = list(ranges or [])
-        self.positions_start = [after for after, _ in self.start]
-        self.positions = list(self.positions_start)
-        self.rows_at_start = self.rows
+        self.ranges = list(ranges or [])
+        self.starts = [after for after, _ in self.ranges]
+        self.positions = list(self.starts)
+        self.rows_at_ranges = self.counts.rows_read
 
     def page(self, page: Sequence[dict[str, Any]]) -> None:
-        self.rows += len(page)
-        self.pages += 1
-        if page and self.start:
+        """*page* was read (and counted in ``counts``): log a line if one is due."""
+        if page and self.ranges:
             last = page[-1].get(self.id_field)
             if isinstance(last, (int, str)) and str(last).isdigit():
                 self._advance(int(last))
-        self.log.update(self.rows, self.estimate(), pages=self.pages, requests=self._requests())
+        self.log.update(
+            self.counts.rows_read, self.estimate(), pages=self.counts.pages, requests=self._requests()
+        )
 
     def finish(self) -> None:
-        self.log.finish(self.rows, pages=self.pages, requests=self._requests())
+        self.log.finish(self.counts.rows_read, pages=self.counts.pages, requests=self._requests())
 
     def _advance(self, last_id: int) -> None:
         """A page of a range ends at *last_id*: the range got that far."""
-        i = bisect.bisect_left(self.positions_start, last_id) - 1
+        i = bisect.bisect_left(self.starts, last_id) - 1
         if i >= 0:
-            upto = self.start[i][1]
+            upto = self.ranges[i][1]
             if upto is None or last_id <= upto:
                 self.positions[i] = max(self.positions[i], last_id)
 
     def estimate(self) -> int | None:
         """The export's estimated total rows, None while nothing tells."""
-        start = self.start
-        if not start:
+        ranges = self.ranges
+        if not ranges:
             return None
         span = covered = 0
-        for (lo, hi), position in zip(start, self.positions, strict=True):
+        for (lo, hi), position in zip(ranges, self.positions, strict=True):
             if hi is None:  # the open last range: as wide as the one before it
-                before = start[-2] if len(start) > 1 else None
+                before = ranges[-2] if len(ranges) > 1 else None
                 if before is None or before[1] is None:
                     return None
                 width = max(0, before[1] - before[0])
@@ -228,8 +230,8 @@ class ExportProgress:
                 span, covered = span + (hi - lo), covered + (position - lo)
         if covered <= 0 or span <= 0:
             return None
-        since = self.rows - self.rows_at_start
-        return max(self.rows, round(self.rows_at_start + since * span / covered))
+        rows = self.counts.rows_read
+        return max(rows, round(self.rows_at_ranges + (rows - self.rows_at_ranges) * span / covered))
 
     def _requests(self) -> int | None:
         return self.requests() if self.requests is not None else None
