@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -350,3 +352,27 @@ def test_call_errors_survive_pickling_and_scrub_secrets():
             error.failures,
         )
         assert "s3cr3tc0de" not in str(copy)
+
+
+def test_progress_lines_while_items_are_sent(make_portal, caplog):
+    """Ten batches of 50 adds at ~4.6 portal seconds each, sent one at a time, take ~46 s on the
+    emulator's fast-forwarded clock (time_scale 50, the client's too): a 5-second interval gives
+    lines in between, items done only grow, and the last line says all are done."""
+    caplog.set_level(logging.INFO, logger="bitrix24_provider")
+    make_portal(deals=10, simulate_cost=True, time_scale=50)
+    items = [{"fields": {"TITLE": f"new #{n}"}} for n in range(500)]
+    kwargs = {"time_scale": 50, "settings": {"max_concurrent_requests": 1}}
+    summary = call_op(method="crm.deal.add", items=items, progress_interval=5, client_kwargs=kwargs).execute(
+        make_context()
+    )
+
+    assert summary["succeeded"] == 500
+    *lines, last = [
+        r.getMessage() for r in caplog.records if r.name == "bitrix24_provider.staging.progress_log"
+    ]
+    assert len(lines) >= 4, lines
+    assert all(re.match(r"[\d,]+ of 500 items \(\d+%\), \d+ requests?, ", line) for line in lines), lines
+    done = [int(line.split(" of ")[0].replace(",", "")) for line in lines]
+    assert done == sorted(done) and 0 < done[-1] <= 500
+    assert re.fullmatch(r"Finished 500 of 500 items in [\d.]+ s, 10 requests, [\d,.]+ items/s", last)
+    assert not [r for r in caplog.records if "None" in r.getMessage()]
