@@ -158,7 +158,7 @@ def main() -> int:
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(WORK / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "airflow_provider_bitrix24" / "example_dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags_examples"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps({"conn_type": "bitrix24", "host": webhook}),
         "AIRFLOW_CONN_BITRIX24_STAGING": json.dumps({"conn_type": "sqlite", "host": str(staging)}),

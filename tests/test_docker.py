@@ -35,6 +35,7 @@ def test_dockerfile_copies_what_the_package_needs_and_installs_from_the_lock() -
         "LICENSE",
         "bitrix24_provider",
         "airflow_provider_bitrix24",
+        "dags_examples",  # the wheel's airflow_provider_bitrix24/example_dags (force-include)
     ):
         assert needed in copied
         assert (DOCKER.parent / needed).exists()

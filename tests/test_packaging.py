@@ -25,7 +25,7 @@ import pytest
 from bitrix24_provider import __version__
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p.name for p in (REPO / "airflow_provider_bitrix24" / "example_dags").glob("*.py"))
+EXAMPLES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py"))
 BUNDLE = "airflow-provider-bitrix24-example-dags"
 DISCOVERY_ERROR = "Could not load provider module"
 #: what uv prints when it cannot reach the package index
@@ -72,18 +72,17 @@ def no_errors(output: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("load_examples", [True, False], ids=["examples-on", "examples-off"])
 def test_reserialize_parses_without_an_error(tmp_path, load_examples):
-    """``airflow dags reserialize`` is where the discovery error shows."""
+    """``airflow dags reserialize`` is where the discovery error shows. From a checkout the provider's
+    module has no ``example_dags`` (the wheel has: see the fresh-venv test), which Airflow skips."""
     env = airflow_env(tmp_path / "home", load_examples)
     airflow = [sys.executable, "-m", "airflow"]
     run([*airflow, "db", "migrate"], tmp_path, env)
-    output = run([*airflow, "dags", "reserialize", *(["-B", BUNDLE] if load_examples else [])], tmp_path, env)
+    output = run([*airflow, "dags", "reserialize"], tmp_path, env)
 
     assert not no_errors(output), output
     loaded = re.search(r"DAG bundles loaded: (.*?) +\[", output)
     assert loaded is not None, output
-    assert (BUNDLE in loaded.group(1)) is load_examples
-    created = set(re.findall(r"Creating ORM DAG for (\w+)", output))
-    assert created == ({p.removesuffix(".py") for p in EXAMPLES} if load_examples else set())
+    assert ("example_dags" in loaded.group(1)) is load_examples  # Airflow's own examples: the switch works
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.emulator import Emulator, EmulatorConfig
 
-DAGS = Path(__file__).resolve().parents[2] / "airflow_provider_bitrix24" / "example_dags"
+DAGS = Path(__file__).resolve().parents[2] / "dags_examples"
 TABLES = ("b24_deals", "b24_leads", "b24_contacts", "b24_companies")
 HOUSEKEEPING = ("_bitrix24_sync_state", "_bitrix24_resume")
 
