@@ -65,7 +65,8 @@ class KeysetPager:
             finally:
                 opening.cancel()
                 await asyncio.gather(opening, return_exceptions=True)
-            if step.done:
+            rid_top = int(newest[0][rid]) if newest else None
+            if step.done or (rid_top is not None and step.cursor >= rid_top):  # nothing after the newest id
                 for page in step.pages:
                     yield page
                 return

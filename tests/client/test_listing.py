@@ -72,6 +72,15 @@ async def test_every_family_returns_every_row_of_a_paged_table(
     assert requests <= fast_bitrix24_requests(120) == 2
 
 
+@pytest.mark.parametrize("deals", [51, 100, 250])
+async def test_up_to_five_pages_cost_two_requests(make_portal: MakePortal, deals: int) -> None:
+    # the batch after the first page ends the list with a short page, or (250 rows) with the
+    # newest id the probe found in it
+    portal: Portal = await make_portal(deals=deals)
+    rows, requests = await read(portal, "crm.deal.list", {"select": ["ID"]})
+    assert len(rows) == deals and requests == 2
+
+
 @pytest.mark.parametrize(("method", "params", "entity", "id_field"), KEYSET, ids=[f[0] for f in KEYSET])
 async def test_keyset_families_read_a_larger_table_with_few_requests(
     make_portal: MakePortal, method: str, params: dict[str, Any], entity: str, id_field: str
