@@ -53,7 +53,7 @@ class KeysetPager:
             report(on_ranges, [(plan.lo, plan.hi)])
             first = await self.chains.direct(plan, plan.params(plan.lo, plan.hi))
             check(plan, first, plan.lo, plan.hi)
-            if len(first) < PAGE:
+            if len(first) < PAGE or (limit is not None and len(first) >= limit):
                 if first:
                     yield first
                 return
@@ -65,8 +65,8 @@ class KeysetPager:
             finally:
                 opening.cancel()
                 await asyncio.gather(opening, return_exceptions=True)
-            rid_top = int(newest[0][rid]) if newest else None
-            if step.done or (rid_top is not None and step.cursor >= rid_top):  # nothing after the newest id
+            top = int(newest[0][rid]) if newest else None
+            if step.done or (top is not None and step.cursor >= top):  # nothing after the newest id
                 for page in step.pages:
                     yield page
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -104,6 +105,16 @@ async def test_a_list_that_fits_one_page_costs_one_request(
     rows, requests = await read(portal, method, params)
     assert sorted(int(r[id_field]) for r in rows) == await portal.ids(entity)
     assert requests == 1
+
+
+async def test_a_limit_the_first_page_meets_costs_one_request(tables_of_120: Portal) -> None:
+    await tables_of_120.reset()
+    async with BitrixAsync(tables_of_120.webhook, verbose=False) as bx:
+        pages = bx.iter_all("crm.deal.list", {"select": ["ID"]}, limit=30)
+        assert len(await anext(pages)) == 30
+        await asyncio.sleep(0.2)  # the reader is busy with the page: nothing more is asked for meanwhile
+        assert [page async for page in pages] == []
+    assert (await tables_of_120.stats())["http_requests"] == 1
 
 
 async def test_an_empty_list_costs_one_request(tables_of_120: Portal) -> None:
