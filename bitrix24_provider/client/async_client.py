@@ -14,7 +14,6 @@ from .batch import BatchOutcome, Command, run_commands, send_batch
 from .calls import ItemCall, send_batched, send_direct
 from .errors import BatchError, BitrixError, InvalidArgument, OutcomeUnknown
 from .external_keys import ExternalKey
-from .families import is_list_method
 from .listing import Exporter, IdRange, OnRanges, Page
 from .progress import Progress
 from .redact import SECRETS, SecretRegistry
@@ -132,6 +131,9 @@ class BitrixAsync:
         Every row comes exactly once, or :class:`IncompleteResultError` says what is missing.
         Pages of one id range come in ascending id order; ranges exported in parallel interleave.
 
+        Whether a method pages is decided by its answer (``next``/``total``), not by its name; an
+        answer that does not page comes as one page, and one that is no list raises ``TypeError``.
+
         Resuming a keyset export: ``on_ranges`` receives the id ranges ``(after, upto)`` the export
         runs on whenever they change (``None`` if it pages by offset instead); a caller that keeps,
         per range, the largest id it has stored can continue later by passing the rest as
@@ -140,23 +142,28 @@ class BitrixAsync:
         method = arguments.method_name(method, "iter_all")
         checked = arguments.params(params, "iter_all", paged=True)
         limit = arguments.limit(limit, "iter_all")
-        source = self.exporter.pages(method, checked, limit, ranges=ranges, on_ranges=on_ranges)
-        async for page in source:
+        listing = await self.exporter.open(method, checked, limit, ranges=ranges, on_ranges=on_ranges)
+        if listing.pages is None:
+            yield listing.single_page()[:limit]
+            return
+        async for page in listing.pages:
             yield page
 
     async def get_all(
         self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]] | Any:
-        """Every row of a list method as one list (non-list methods: their result, a mapping with a
-        single key unwrapped as in :func:`.shapes.unwrap`)."""
+        """Every row of a method whose answer pages (``next``/``total``), whatever it is called, as
+        one list; any other answer's result as it is (a mapping with a single key unwrapped as in
+        :func:`.shapes.unwrap`)."""
         method = arguments.method_name(method, "get_all")
         checked = arguments.params(params, "get_all", paged=True)
         limit = arguments.limit(limit, "get_all")
-        if not is_list_method(method):
-            return unwrap((await self.transport.request(method, checked))["result"])
+        listing = await self.exporter.open(method, checked, limit)
+        if listing.pages is None:
+            return unwrap(listing.result)
         rows: list[dict[str, Any]] = []
         with Progress(self.verbose, method) as bar:
-            async for page in self.iter_all(method, checked, limit):
+            async for page in listing.pages:
                 rows.extend(page)
                 bar.update(len(page))
         return rows

@@ -1,5 +1,8 @@
-"""How each family of list methods pages: the id field to order and filter by, the field that
-carries the id in the response, and the wrapper key of the result (contract §3.3, §3.5, §3.6)."""
+"""How the known families of list methods page: the id field to order and filter by, the field that
+carries the id in the response, and the wrapper key of the result (contract §3.3, §3.5, §3.6).
+
+A family says how to page *fast* (keyset); whether a method pages at all is decided by its answer
+(:mod:`.listing`), so a method of no known family is still read to its end, by offset."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ class ListFamily:
     wrapper: str | None
     #: False when ``start=-1`` plus an id cursor is not known to work: offset mode only
     keyset: bool = True
+    #: fields every ``select`` must name (``catalog.product.list``: ``id`` and ``iblockId``)
+    required_select: tuple[str, ...] = ()
 
     def reference(self, key: str, index: int = 49) -> str:
         """``$result[...]`` path to the id of row ``index`` of command ``key``."""
@@ -27,6 +32,8 @@ class ListFamily:
 CLASSIC = ListFamily("classic", "ID", "ID", None)
 ITEM = ListFamily("item", "id", "id", "items")
 TASK = ListFamily("task", "ID", "id", "tasks")
+#: ``catalog.product.list``: an engine method, ``{"products": [...]}``, ordered and filtered by ``id``
+CATALOG = ListFamily("catalog", "id", "id", "products", required_select=("id", "iblockId"))
 #: ``user.get`` orders with two scalars (``sort``/``order``) and has no documented ``start=-1`` shape
 USER = ListFamily("user", "ID", "ID", None, keyset=False)
 #: list methods whose ordering or id field is not known: offset paging
@@ -51,13 +58,10 @@ def family_of(method: str) -> ListFamily:
         return ITEM
     if name == "tasks.task.list":
         return TASK
+    if name == "catalog.product.list":
+        return CATALOG
     if name == "user.get":
         return USER
     if name in _KEYSET_CLASSIC:
         return CLASSIC
     return OTHER
-
-
-def is_list_method(method: str) -> bool:
-    name = method.lower()
-    return name.endswith((".list", ".getlist")) or name == "user.get"

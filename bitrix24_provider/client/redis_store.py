@@ -39,17 +39,19 @@ local function f(x) return string.format('%.17g', x) end
 
 _LOAD_BUCKET = """
 local key = KEYS[1]
-local state = redis.call('HMGET', key, 'tat', 'rate', 'gen', 'ok')
+local state = redis.call('HMGET', key, 'tat', 'rate', 'gen', 'ok', 'pat')
 local tat = tonumber(state[1]) or now
 local rate = tonumber(state[2])
 local gen = tonumber(state[3]) or 0
 local ok = tonumber(state[4]) or 0
+local pat = tonumber(state[5])
 local function set_rate(new)
   if tat > now then tat = now + (tat - now) * rate / new end
   rate = new
 end
 local function save()
   redis.call('HSET', key, 'tat', f(tat), 'rate', f(rate), 'gen', gen, 'ok', ok)
+  if pat then redis.call('HSET', key, 'pat', f(pat)) end
   redis.call('PEXPIRE', key, math.ceil((math.max(tat - now, 0) + tonumber(ARGV[#ARGV])) * 1000))
 end
 """
@@ -81,9 +83,10 @@ return {f(at - now), gen, f(rate), f(tat - now), f(tat)}
 """
 )
 
-#: The portal answered 503: slow down and mark the bucket full (``LeakyBucket.on_query_limit``),
-#: unless the rejected request was released before the last penalty (generation ARGV[1]; -1 always
-#: applies). ARGV: generation, limit, drain rate, min rate, slowdown, keep. Returns {applied, gen, rate}.
+#: The portal answered 503: mark the bucket full, and slow down when the last 503 came less than the
+#: time a full bucket takes to drain ago (``LeakyBucket.on_query_limit``), unless the rejected request
+#: was released before the last penalty (generation ARGV[1]; -1 always applies). ARGV: generation,
+#: limit, drain rate, min rate, slowdown, keep. Returns {applied, gen, rate}.
 PENALIZE = (
     _NOW
     + _LOAD_BUCKET
@@ -93,7 +96,10 @@ local min_rate, slowdown = tonumber(ARGV[4]), tonumber(ARGV[5])
 if rate == nil then rate = drain end
 local wanted = tonumber(ARGV[1])
 if wanted >= 0 and wanted ~= gen then return {0, gen, f(rate)} end
-rate = math.max(min_rate, math.min(rate, drain) * slowdown)
+if pat ~= nil and now - pat < limit / drain then
+  rate = math.max(min_rate, math.min(rate, drain) * slowdown)
+end
+pat = now
 tat = now + limit / rate
 gen = gen + 1
 ok = 0

@@ -224,7 +224,8 @@ class SharedLeakyBucket(LeakyBucket):
             await self.store.release(self.key, reply.generation, reply.tat)
 
     def on_query_limit(self, generation: int | None = None) -> None:
-        """The portal answered 503: slow every client of the bucket down and mark it full.
+        """The portal answered 503: mark the bucket full, and slow every client of it down when the
+        last 503 came less than the time a full bucket takes to drain ago.
 
         :param generation: :attr:`generation` right after the rejected request's :meth:`acquire`;
             a 503 for a request released before the last penalty (by any client) is ignored.

@@ -134,11 +134,14 @@ class LeakyBucket:
     bucket. With jitter up to ``d`` seconds, ``headroom >= drain_rate * d`` keeps the portal's
     counter within ``capacity``.
 
-    Adaptive slow-down: :meth:`on_query_limit` (the portal still answered 503) marks the bucket full,
-    multiplies the effective rate by ``slowdown`` (not below ``min_rate_factor * drain_rate``) and
-    makes already-booked waiters book again at the new rate (rejections of requests released before
-    that moment are recognised by :attr:`generation` and do not compound). Every ``recovery_after`` successes
-    (:meth:`on_success`) add ``recovery_step * drain_rate`` back, up to the nominal rate.
+    When the portal still answers 503, :meth:`on_query_limit` marks the bucket full and makes
+    already-booked waiters book again (rejections of requests released before that moment are
+    recognised by :attr:`generation` and do not compound). The first 503 only says how full the
+    portal's bucket is (a fresh client cannot know what other clients left in it): the client goes on
+    at the drain rate. A 503 again before a full bucket could have drained means others keep using
+    it: then the effective rate is multiplied by ``slowdown`` (not below ``min_rate_factor *
+    drain_rate``), and every ``recovery_after`` successes (:meth:`on_success`) add ``recovery_step *
+    drain_rate`` back, up to the nominal rate.
 
     :param capacity: the portal's bucket size X (requests).
     :param drain_rate: the portal's drain Y (requests per second).
@@ -187,6 +190,7 @@ class LeakyBucket:
         self._tat = clock()
         self._generation = 0  # bumped when bookings become void (penalize, restore)
         self._successes = 0
+        self._penalized_at: float | None = None  # the last 503 that marked the bucket full
 
     @property
     def limit(self) -> float:
@@ -250,16 +254,20 @@ class LeakyBucket:
         return self._generation
 
     def on_query_limit(self, generation: int | None = None) -> None:
-        """The portal answered 503 ``QUERY_LIMIT_EXCEEDED``: slow down and mark the bucket full.
+        """The portal answered 503 ``QUERY_LIMIT_EXCEEDED``: mark the bucket full, and slow down
+        when it said so before, less than the time a full bucket takes to drain ago.
 
         :param generation: :attr:`generation` when the rejected request was released. A 503 for a
             request released before the last penalty is ignored, so that a volley of rejections
-            from one overrun slows down once instead of compounding.
+            from one overrun counts once instead of compounding.
         """
         if generation is not None and generation != self._generation:
             return
         self._successes = 0
-        self._set_rate(max(self.min_rate, self._rate * self.slowdown))
+        now = self._clock()
+        if self._penalized_at is not None and now - self._penalized_at < self.limit / self.drain_rate:
+            self._set_rate(max(self.min_rate, self._rate * self.slowdown))
+        self._penalized_at = now
         self.penalize()
 
     def on_success(self) -> None:

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from .config import EmulatorConfig, Faults
 from .runner import Emulator
 
-_ENTITIES = ("deals", "leads", "contacts", "companies", "items", "tasks", "users")
+_ENTITIES = (
+    "deals", "leads", "contacts", "companies", "items", "tasks", "users",
+    "departments", "list_elements", "storages", "disk_objects", "products",
+)  # fmt: skip
 _FAULTS = {
     "fault_503": "query_limit",
     "fault_500": "server_error",
@@ -31,7 +34,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765, help="TCP port on 127.0.0.1 (0 picks a free one)")
     defaults = EmulatorConfig()
     for entity in _ENTITIES:
-        parser.add_argument(f"--{entity}", type=int, default=getattr(defaults, entity), metavar="N")
+        parser.add_argument(
+            f"--{entity.replace('_', '-')}", type=int, default=getattr(defaults, entity), metavar="N"
+        )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--plan", choices=["standard", "enterprise"], default="standard")
     parser.add_argument("--time-scale", type=float, default=1.0, help="portal seconds per real second")

@@ -108,6 +108,11 @@ class EmulatorConfig:
     items: int = 300  # crm.item rows for the smart-process entityTypeId 1032 (deal/lead/... items are views)
     tasks: int = 200
     users: int = 25
+    departments: int = 7
+    list_elements: int = 60  # lists.element.get of the universal list IBLOCK_ID 47
+    storages: int = 3  # disk.storage.getlist: the shared documents and user drives
+    disk_objects: int = 40  # disk.folder.getchildren of the shared documents' root folder (id 1)
+    products: int = 60  # catalog.product.list of the catalog iblockId 23
 
     #: Methods that refuse an id cursor (``>ID``/``>id`` with ``start=-1``) with 400
     #: INVALID_ARG_VALUE, like list methods whose filter does not accept the id field.

@@ -11,7 +11,16 @@ multiple string).
 from __future__ import annotations
 
 from .fields_crm import company_fields, contact_fields, deal_fields, lead_fields
-from .fields_other import smart_process_fields, task_fields, user_fields
+from .fields_other import (
+    department_fields,
+    disk_object_fields,
+    list_element_fields,
+    product_fields,
+    smart_process_fields,
+    storage_fields,
+    task_fields,
+    user_fields,
+)
 from .fieldspec import SMART_PROCESS_TYPE_ID, Field, Schema, camel_name, describe, spec
 
 __all__ = [
@@ -34,6 +43,11 @@ SCHEMAS: dict[str, Schema] = {
     "item": Schema("item", smart_process_fields(), SMART_PROCESS_TYPE_ID),
     "task": Schema("task", task_fields()),
     "user": Schema("user", user_fields()),
+    "department": Schema("department", department_fields()),
+    "list_element": Schema("list_element", list_element_fields()),
+    "storage": Schema("storage", storage_fields()),
+    "disk_object": Schema("disk_object", disk_object_fields()),
+    "product": Schema("product", product_fields()),
 }
 #: crm.item entityTypeId -> store entity.
 ITEM_TYPES = {1: "lead", 2: "deal", 3: "contact", 4: "company", SMART_PROCESS_TYPE_ID: "item"}

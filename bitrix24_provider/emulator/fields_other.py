@@ -1,4 +1,5 @@
-"""Fields of the smart process (crm.item entityTypeId 1032), tasks and users."""
+"""Fields of the smart process (crm.item entityTypeId 1032), tasks, users and the other paged lists:
+departments, universal list elements, disk storages and folder children, catalog products."""
 
 from __future__ import annotations
 
@@ -136,4 +137,93 @@ def user_fields() -> tuple[Field, ...]:
         u("UF_EMPLOYMENT_DATE", "date", "Employment date"),
         u("UF_PHONE_INNER", "string", "Extension number"),
         u("USER_TYPE", "string", "USER_TYPE", "O"),
+    )
+
+
+def department_fields() -> tuple[Field, ...]:
+    """``department.get``: ids and the parent as strings, ``SORT`` an integer."""
+    return (
+        spec("ID", "integer", "ID", "O", camel=False),
+        spec("NAME", "string", "Name", "R", camel=False),
+        spec("SORT", "integer", "Sort", camel=False),
+        spec("PARENT", "integer", "Parent department", camel=False),
+        spec("UF_HEAD", "user", "Head", camel=False),
+    )
+
+
+def list_element_fields() -> tuple[Field, ...]:
+    """``lists.element.get`` of the emulated universal list (its properties are ``PROPERTY_<id>``)."""
+    return (
+        spec("ID", "integer", "ID", "O", camel=False),
+        spec("IBLOCK_ID", "integer", "List", "O", camel=False),
+        spec("NAME", "string", "Name", "R", camel=False),
+        spec("CODE", "string", "Code", camel=False),
+        spec("IBLOCK_SECTION_ID", "integer", "Section", camel=False),
+        spec("SORT", "integer", "Sort", camel=False),
+        spec("CREATED_BY", "user", "Created by", "O", camel=False),
+        spec("MODIFIED_BY", "user", "Modified by", "O", camel=False),
+        spec("DATE_CREATE", "datetime", "Created on", "O", camel=False),
+        spec("TIMESTAMP_X", "datetime", "Modified on", "O", camel=False),
+        spec("PROPERTY_101", "string", "Contract number", camel=False),
+        spec("PROPERTY_103", "double", "Amount", camel=False),
+    )
+
+
+def storage_fields() -> tuple[Field, ...]:
+    """``disk.storage.getlist``: the shared documents, then one storage per user."""
+    return (
+        spec("ID", "integer", "ID", "O", camel=False),
+        spec("NAME", "string", "Name", camel=False),
+        spec("CODE", "string", "Code", camel=False),
+        spec("MODULE_ID", "string", "Module", "O", camel=False),
+        spec("ENTITY_TYPE", "string", "Owner type", "O", camel=False),
+        spec("ENTITY_ID", "string", "Owner", "O", camel=False),
+        spec("ROOT_OBJECT_ID", "integer", "Root folder", "O", camel=False),
+    )
+
+
+def disk_object_fields() -> tuple[Field, ...]:
+    """``disk.folder.getchildren``: files and folders of the shared documents' root folder."""
+    return (
+        spec("ID", "integer", "ID", "O", camel=False),
+        spec("NAME", "string", "Name", camel=False),
+        spec("CODE", "string", "Code", camel=False),
+        spec("STORAGE_ID", "integer", "Storage", "O", camel=False),
+        spec("TYPE", "string", "Type", "O", camel=False),
+        spec("PARENT_ID", "integer", "Folder", "O", camel=False),
+        spec("DELETED_TYPE", "integer", "Deleted", "O", camel=False),
+        spec("GLOBAL_CONTENT_VERSION", "integer", "Version", "O", camel=False),
+        spec("FILE_ID", "integer", "File", "O", camel=False),
+        spec("SIZE", "integer", "Size", "O", camel=False),
+        spec("CREATE_TIME", "datetime", "Created on", "O", camel=False),
+        spec("UPDATE_TIME", "datetime", "Modified on", "O", camel=False),
+        spec("DELETE_TIME", "datetime", "Deleted on", "O", camel=False),
+        spec("CREATED_BY", "user", "Created by", "O", camel=False),
+        spec("UPDATED_BY", "user", "Modified by", "O", camel=False),
+        spec("DELETED_BY", "user", "Deleted by", "O", camel=False),
+    )
+
+
+def product_fields() -> tuple[Field, ...]:
+    """``catalog.product.list``: camelCase typed values (``active`` ``"Y"``/``"N"``)."""
+    return (
+        spec("ID", "integer", "ID", "O"),
+        spec("IBLOCK_ID", "integer", "Catalog", "O"),
+        spec("NAME", "string", "Name", "R"),
+        spec("CODE", "string", "Code"),
+        spec("XML_ID", "string", "External code"),
+        spec("ACTIVE", "char", "Active"),
+        spec("AVAILABLE", "char", "Available", "O"),
+        spec("IBLOCK_SECTION_ID", "integer", "Section"),
+        spec("SORT", "integer", "Sort"),
+        spec("TYPE", "integer", "Product type", "O"),
+        spec("MEASURE", "integer", "Unit"),
+        spec("QUANTITY", "double", "Quantity"),
+        spec("PURCHASING_PRICE", "double", "Purchase price"),
+        spec("PURCHASING_CURRENCY", "string", "Purchase currency"),
+        spec("VAT_INCLUDED", "char", "VAT included"),
+        spec("CREATED_BY", "user", "Created by", "O"),
+        spec("MODIFIED_BY", "user", "Modified by", "O"),
+        spec("DATE_CREATE", "datetime", "Created on", "O", camel="dateCreate"),
+        spec("TIMESTAMP_X", "datetime", "Modified on", "O"),
     )

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .fields import SCHEMAS, Field
-from .generators_other import task_gens, user_gens
+from .generators_other import (
+    department_gens,
+    disk_object_gens,
+    list_element_gens,
+    product_gens,
+    storage_gens,
+    task_gens,
+    user_gens,
+)
 from .seeding import DAY, Gen, Kit, Refs, day_of
 from .vocab import (
     CITIES,
@@ -38,8 +46,13 @@ AUDIT: dict[str, tuple[str, str, str | None, str | None]] = {
     "item": ("CREATED_TIME", "UPDATED_TIME", "CREATED_BY", "UPDATED_BY"),
     "task": ("CREATED_DATE", "CHANGED_DATE", "CREATED_BY", "CHANGED_BY"),
     "user": ("DATE_REGISTER", "TIMESTAMP_X", None, None),
+    "list_element": ("DATE_CREATE", "TIMESTAMP_X", "CREATED_BY", "MODIFIED_BY"),
+    "disk_object": ("CREATE_TIME", "UPDATE_TIME", "CREATED_BY", "UPDATED_BY"),
+    "product": ("DATE_CREATE", "TIMESTAMP_X", "CREATED_BY", "MODIFIED_BY"),
 }
 _MULTI_TYPES = ("PHONE", "EMAIL", "WEB", "IM")
+#: entities whose ``UF_CRM_*`` user fields are generated alike
+_CRM = frozenset({"deal", "lead", "contact", "company", "item"})
 _ENTITY_INDEX = {"lead": 1, "contact": 2, "company": 3}
 
 
@@ -287,6 +300,11 @@ _BUILDERS: dict[str, Callable[[Kit, Refs], dict[str, Gen]]] = {
     "item": _item,
     "task": task_gens,
     "user": user_gens,
+    "department": department_gens,
+    "list_element": list_element_gens,
+    "storage": storage_gens,
+    "disk_object": disk_object_gens,
+    "product": product_gens,
 }
 
 
@@ -299,7 +317,7 @@ def build_gens(entity: str, k: Kit, refs: Refs) -> dict[str, Gen]:
             gens["ID"] = k.ident()
         elif f.code in specific:
             gens[f.code] = specific[f.code]
-        elif f.uf and entity not in ("task", "user"):
+        elif f.uf and entity in _CRM:
             gens[f.code] = _uf_gen(k, f)
         elif f.multiple:
             gens[f.code] = k.const([])

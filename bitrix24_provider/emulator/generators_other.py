@@ -1,10 +1,31 @@
-"""Seeded tasks and users."""
+"""Seeded tasks, users and the other paged lists: departments, list elements, disk storages and the
+shared folder's files, catalog products."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from .seeding import DAY, Gen, Kit, Refs, day_of
 from .values import BASE_EPOCH
-from .vocab import CITIES, COMPANY_NAMES, FIRST_NAMES, LAST_NAMES, POSTS, PRODUCTS, TASK_VERBS
+from .vocab import (
+    CITIES,
+    COMPANY_NAMES,
+    DEPARTMENTS,
+    FILE_NAMES,
+    FIRST_NAMES,
+    LAST_NAMES,
+    POSTS,
+    PRODUCTS,
+    TASK_VERBS,
+)
+
+#: The folder whose children ``disk.folder.getchildren`` lists: the shared documents' root.
+SHARED_FOLDER_ID = 1
+#: The universal list ``lists.element.get`` reads (``IBLOCK_TYPE_ID`` ``lists``).
+LIST_IBLOCK_ID = 47
+LIST_IBLOCK_CODE = "contracts"
+#: The product catalog ``catalog.product.list`` reads (``filter[iblockId]``).
+CATALOG_IBLOCK_ID = 23
 
 #: Task statuses: 2 pending, 3 in progress, 4 awaiting control, 5 completed, 6 deferred.
 TASK_STATUSES = ((2, 30), (3, 20), (4, 5), (5, 40), (6, 5))
@@ -106,4 +127,108 @@ def user_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
         "UF_DEPARTMENT": lambda rid: [1] if rid == k.first else [department(rid)],
         "UF_EMPLOYMENT_DATE": lambda rid: day_of(k.created(rid)),
         "USER_TYPE": k.const("employee"),
+    }
+
+
+def department_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
+    """A tree under the first department (the company): most hang from it, some from another one."""
+    ids, name = refs["department"], k.pick("NAME", DEPARTMENTS)
+    spread = k.hasher("PARENT")
+
+    def parent(rid: int) -> int | None:
+        below = bisect_left(ids, rid)
+        if rid == k.first or below == 0:
+            return None
+        r = spread(rid)
+        return k.first if r % 10 < 7 else ids[r % below]
+
+    return {
+        "NAME": lambda rid: "Company" if rid == k.first else f"{name(rid)} {rid}",
+        "SORT": k.pick("SORT", (100, 500, 500, 500)),
+        "PARENT": parent,
+        "UF_HEAD": k.ref("UF_HEAD", refs["user"], 70),
+    }
+
+
+def list_element_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
+    users = refs["user"]
+    return {
+        "IBLOCK_ID": k.const(LIST_IBLOCK_ID),
+        "NAME": lambda rid: f"Contract {rid}",
+        "CODE": k.maybe("CODE", 30, lambda rid: f"contract-{rid}"),
+        "SORT": k.const(500),
+        "CREATED_BY": k.ref("CREATED_BY", users),
+        "MODIFIED_BY": k.ref("MODIFIED_BY", users),
+        "DATE_CREATE": k.created,
+        "TIMESTAMP_X": k.modified,
+        "PROPERTY_101": lambda rid: f"C-{rid:06d}",
+        "PROPERTY_103": k.maybe("PROPERTY_103", 80, k.money("PROPERTY_103", 1_000, 900_000)),
+    }
+
+
+def storage_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
+    """The first storage holds the shared documents; the others belong to users."""
+    owner = k.ref("ENTITY_ID", refs["user"])
+
+    def shared(rid: int) -> bool:
+        return rid == k.first
+
+    return {
+        "NAME": lambda rid: "Shared documents" if shared(rid) else f"User {owner(rid)} drive {rid}",
+        "CODE": lambda rid: "SHARED_FILES" if shared(rid) else None,
+        "MODULE_ID": k.const("disk"),
+        "ENTITY_TYPE": lambda rid: "common" if shared(rid) else "user",
+        "ENTITY_ID": lambda rid: "shared_files_s1" if shared(rid) else str(owner(rid)),
+        "ROOT_OBJECT_ID": lambda rid: SHARED_FOLDER_ID if shared(rid) else 1_000_000 + rid,
+    }
+
+
+def disk_object_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
+    """Files (80 %) and folders in the shared documents' root folder."""
+    users, storages = refs["user"], refs["storage"]
+    folder = k.chance("TYPE", 20)
+    word, size = k.pick("NAME", FILE_NAMES), k.number("SIZE", 1_000, 5_000_000)
+    version = k.number("GLOBAL_CONTENT_VERSION", 1, 5)
+
+    def file_only(gen: Gen) -> Gen:
+        return lambda rid: None if folder(rid) else gen(rid)
+
+    return {
+        "NAME": lambda rid: f"{word(rid)} {rid}" if folder(rid) else f"{word(rid)} {rid}.pdf",
+        "STORAGE_ID": k.const(storages[0] if storages else None),
+        "TYPE": lambda rid: "folder" if folder(rid) else "file",
+        "PARENT_ID": k.const(SHARED_FOLDER_ID),
+        "DELETED_TYPE": k.const(0),
+        "GLOBAL_CONTENT_VERSION": file_only(version),
+        "FILE_ID": file_only(lambda rid: 10_000 + rid),
+        "SIZE": file_only(size),
+        "CREATE_TIME": k.created,
+        "UPDATE_TIME": k.modified,
+        "CREATED_BY": k.ref("CREATED_BY", users),
+        "UPDATED_BY": k.ref("UPDATED_BY", users),
+        "DELETED_BY": k.const(0),
+    }
+
+
+def product_gens(k: Kit, refs: Refs) -> dict[str, Gen]:
+    users, what = refs["user"], k.pick("NAME", PRODUCTS)
+    return {
+        "IBLOCK_ID": k.const(CATALOG_IBLOCK_ID),
+        "NAME": lambda rid: f"{what(rid)} #{rid}",
+        "CODE": lambda rid: f"product-{rid}",
+        "XML_ID": str,
+        "ACTIVE": k.chance("ACTIVE", 90),
+        "AVAILABLE": k.chance("AVAILABLE", 80),
+        "IBLOCK_SECTION_ID": k.pick("IBLOCK_SECTION_ID", (None, 47, 49)),
+        "SORT": k.const(100),
+        "TYPE": k.const(1),
+        "MEASURE": k.const(5),
+        "QUANTITY": k.combine(float, k.number("QUANTITY", 0, 500)),
+        "PURCHASING_PRICE": k.money("PURCHASING_PRICE", 100, 90_000),
+        "PURCHASING_CURRENCY": k.const("RUB"),
+        "VAT_INCLUDED": k.chance("VAT_INCLUDED", 70),
+        "CREATED_BY": k.ref("CREATED_BY", users),
+        "MODIFIED_BY": k.ref("MODIFIED_BY", users),
+        "DATE_CREATE": k.created,
+        "TIMESTAMP_X": k.modified,
     }

@@ -5,7 +5,9 @@ Families (reported in :attr:`.registry.MethodResult.family` for the cost model):
 * ``classic``: ``crm.{deal,lead,contact,company}.{list,get,add,update,delete,fields}``, ``crm.status.list``;
 * ``item``: ``crm.item.{list,get,add,update,delete,fields}`` (``entityTypeId`` 1, 2, 3, 4 and 1032);
 * ``task``: ``tasks.task.{list,get,add,update,delete,getfields}``;
-* ``user``: ``user.get``, ``user.current``; ``other``: ``user.fields``, ``profile``, ``server.time``.
+* ``user``: ``user.get``, ``user.current``; ``other``: ``user.fields``, ``profile``, ``server.time``
+  and the lists of :mod:`.handlers_lists` (``department.get``, ``lists.element.get``,
+  ``disk.storage.getlist``, ``disk.folder.getchildren``, ``catalog.product.list``).
 
 Handlers are pure: they read and write the :class:`~.store.Store`, never sleep and signal the
 portal's errors by raising :class:`~.errors.RestError`.
@@ -14,6 +16,7 @@ portal's errors by raising :class:`~.errors.RestError`.
 from __future__ import annotations
 
 from .handlers_crm import classic_handlers, item_handlers
+from .handlers_lists import list_handlers
 from .handlers_other import status_handlers, task_handlers, user_handlers
 from .registry import Handler
 from .store import Store
@@ -27,4 +30,5 @@ def build_handlers(store: Store) -> dict[str, Handler]:
         **status_handlers(),
         **task_handlers(store),
         **user_handlers(store),
+        **list_handlers(store),
     }

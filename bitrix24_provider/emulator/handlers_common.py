@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import RestError, invalid_id, must_be_array
 from .fields import Schema
-from .query import PAGE, Page, Resolver
+from .query import PAGE, Order, Page, Resolver, parse_order
 from .registry import CallInfo, MethodResult, Params
 from .values import INVALID, php_int, to_canonical
 
@@ -98,6 +98,28 @@ def engine_array(params: Params, name: str, *, required: bool = False) -> Any:
             f"Invalid value {raw} to match with parameter {{{name}}}. Should be value of type array"
         )
     return raw
+
+
+_SCALAR_SORT = frozenset({"sort", "order", "filter", "start", "auth"})
+
+
+def scalar_sort_query(
+    params: Params, resolve: Resolver, reserved: frozenset[str]
+) -> tuple[dict[str, Any], Order]:
+    """(filter, order) of a method that takes its filter keys at the top level (or under ``filter``)
+    and orders by two scalars, ``sort`` (a field, default ``ID``) and ``order`` (the direction), like
+    ``user.get`` and ``department.get``; names in ``reserved`` are the method's other parameters."""
+    lowered = {str(k).lower(): v for k, v in params.items()}
+    flt: dict[str, Any] = {}
+    nested = lowered.get("filter")
+    if isinstance(nested, dict):  # anything else is ignored, as these methods do
+        flt |= {str(k): v for k, v in nested.items()}
+    flt |= {str(k): v for k, v in params.items() if str(k).lower() not in _SCALAR_SORT | reserved}
+    sort, direction = lowered.get("sort"), lowered.get("order")
+    if isinstance(direction, dict):
+        return flt, parse_order(direction, resolve)
+    field = sort if isinstance(sort, str) and sort else "ID"
+    return flt, parse_order({field: direction if isinstance(direction, str) else "ASC"}, resolve)
 
 
 def is_yes(raw: Any) -> bool:

@@ -14,6 +14,7 @@ from .handlers_common import (
     engine_param,
     now_of,
     paged,
+    scalar_sort_query,
     start_of,
     write_values,
 )
@@ -117,24 +118,7 @@ def _task_field(f: Field) -> dict[str, Any]:
     return out
 
 
-_USER_RESERVED = {"sort", "order", "filter", "start", "admin_mode", "select", "name_search", "auth"}
-
-
-def _user_query(params: Params) -> tuple[dict[str, Any], str, Any, Any]:
-    """(filter, sort field, order, name search) from user.get's mixed parameter style."""
-    lowered = {str(k).lower(): v for k, v in params.items()}
-    flt: dict[str, Any] = {}
-    nested = lowered.get("filter")
-    if isinstance(nested, dict):  # anything else is ignored, as user.get does
-        flt |= {str(k): v for k, v in nested.items()}
-    flt |= {str(k): v for k, v in params.items() if str(k).lower() not in _USER_RESERVED}
-    sort = lowered.get("sort")
-    return (
-        flt,
-        sort if isinstance(sort, str) and sort else "ID",
-        lowered.get("order"),
-        lowered.get("name_search"),
-    )
+_USER_RESERVED = frozenset({"admin_mode", "select", "name_search"})
 
 
 def user_handlers(store: Store) -> dict[str, Handler]:
@@ -143,16 +127,13 @@ def user_handlers(store: Store) -> dict[str, Handler]:
     resolve = resolver(schema, "user")
 
     def user_get(params: Params, call: CallInfo) -> MethodResult:
-        flt, sort, direction, search = _user_query(params)
+        flt, ordering = scalar_sort_query(params, resolve, _USER_RESERVED)
         node = parse_filter(flt, resolve, call.utc_offset)
+        search = engine_param(params, "name_search")
         if search not in (None, ""):
             names = ("NAME", "LAST_NAME", "EMAIL", "WORK_POSITION")
             conds = [make_cond(schema.by_code[n], "like", search, n, call.utc_offset, False) for n in names]
             node.children.append(Filter(conds=conds, any_of=True))
-        if isinstance(direction, dict):
-            ordering = parse_order(direction, resolve)
-        else:
-            ordering = parse_order({sort: direction if isinstance(direction, str) else "ASC"}, resolve)
         page = run_query(table, node, ordering or [(schema.id_field, False)], start_of(params))
         rows = user_rows(
             table, page.ids, user_select(schema, engine_param(params, "select")), call.utc_offset

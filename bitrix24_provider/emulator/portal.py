@@ -286,7 +286,7 @@ class Portal:
             maps["error"][key] = result.body()
             return True, cost
         value, next_ = result.result, result.next
-        if silent_empty and _is_list_result(method, value):
+        if silent_empty and _is_list_result(value):
             value, next_ = _emptied(value), None
             self.counters.faults["silent_empty_commands"] += 1
         maps["result"][key] = written(value)  # the rows' dicts can go now; references read JSON
@@ -358,9 +358,8 @@ def _batch_commands(params: dict[str, Any]) -> list[tuple[str, Any]]:
     raise RestError("ERROR_ARGUMENT", "Argument 'cmd' must be array", 400, argument="cmd")
 
 
-def _is_list_result(method: str, value: Any) -> bool:
-    if not (method.endswith(".list") or method == "user.get"):
-        return False
+def _is_list_result(value: Any) -> bool:
+    """A list page by its shape (whatever the method is called): a list or ``{key: [...]}``."""
     if isinstance(value, list):
         return True
     return isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), list)

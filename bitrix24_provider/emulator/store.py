@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from .fields import ITEM_TYPES, SCHEMAS, Schema
 from .generators import AUDIT, build_gens
+from .generators_other import SHARED_FOLDER_ID
 from .rules import defaults, derive
 from .seeding import Gen, Kit, Many, Mapped, mix64, salt, seed_ids, step_after
 
 if TYPE_CHECKING:
     from .config import EmulatorConfig
 
-#: Store entity names (crm.item entityTypeId 1032 rows are ``item``).
-ENTITIES = ("user", "company", "contact", "lead", "deal", "item", "task")
+#: Store entity names (crm.item entityTypeId 1032 rows are ``item``); a table may link to the ones
+#: before it (disk objects live in the first storage).
+ENTITIES = (
+    "user", "company", "contact", "lead", "deal", "item", "task",
+    "department", "list_element", "storage", "disk_object", "product",
+)  # fmt: skip
 #: How many field columns a table keeps for scans (each holds one value per row).
 MAX_COLUMNS = 4
 _COUNT_SETTINGS = {
@@ -33,17 +38,27 @@ _COUNT_SETTINGS = {
     "deal": "deals",
     "item": "items",
     "task": "tasks",
+    "department": "departments",
+    "list_element": "list_elements",
+    "storage": "storages",
+    "disk_object": "disk_objects",
+    "product": "products",
 }
 
 _ALIASES = {
     **{plural: entity for entity, plural in _COUNT_SETTINGS.items()},
     **{f"crm.{e}": e for e in ("deal", "lead", "contact", "company", "item")},
     "tasks.task": "task",
+    "lists.element": "list_element",
+    "catalog.product": "product",
 }
 
 
 def _first_id(seed: int, entity: str) -> int:
-    return 1 if entity == "user" else 1 + mix64(salt(seed, entity, "first")) % 9
+    if entity in ("user", "department"):  # the webhook's user; the company department
+        return 1
+    after = SHARED_FOLDER_ID if entity == "disk_object" else 0  # the folder they live in
+    return after + 1 + mix64(salt(seed, entity, "first")) % 9
 
 
 class Table:

@@ -44,6 +44,18 @@ SOURCES = (
     "OTHER",
 )
 CURRENCIES = ("RUB", "USD", "EUR")
+DEPARTMENTS = (
+    "Sales",
+    "Marketing",
+    "Accounting",
+    "R&D",
+    "Support",
+    "Logistics",
+    "HR",
+    "Legal",
+    "Отдел продаж",
+)
+FILE_NAMES = ("Contract", "Invoice", "Price list", "Presentation", "Report", "Photos", "Договор")
 TASK_VERBS = (
     "Call",
     "Prepare an offer for",

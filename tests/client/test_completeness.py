@@ -19,7 +19,7 @@ SCALE = 100.0
 @pytest.mark.parametrize("seed", range(20))
 async def test_exact_id_set_under_faults(make_portal: MakePortal, seed: int) -> None:
     portal: Portal = await make_portal(
-        deals=5000,
+        deals=6000,
         seed=seed,
         simulate_cost=True,
         time_scale=SCALE,

@@ -68,7 +68,8 @@ async def test_transient_failures_are_retried_with_a_budget_per_request(make_por
 @pytest.mark.parametrize("knob", ["html", "truncated", "drop"])
 async def test_broken_bodies_and_connections_are_retried(make_portal: MakePortal, knob: str) -> None:
     portal: Portal = await make_portal(deals=500, faults={knob: 0.5, "seed": 11})
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
+    # batches of five pages: enough requests (four) that faults striking half of them strike some
+    async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0, batch_size=5) as bx:
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
     assert sum(bx.stats.retries.values()) > 0

@@ -170,10 +170,15 @@ async def test_query_limit_slows_down_and_recovers_gradually() -> None:
     clock = VirtualClock()
     bucket = make_bucket(clock, 10, 2, headroom=1, recovery_after=5, recovery_step=0.1)
     await hammer(bucket, clock, 9, 1)
-    bucket.on_query_limit()
-    assert bucket.rate == pytest.approx(1.0)
+    bucket.on_query_limit()  # the first 503 says how full the portal's bucket is
+    assert bucket.rate == pytest.approx(2.0)
     assert bucket.level() == pytest.approx(9)  # marked full (limit = capacity - headroom)
+    penalized_at = clock.now()
+    granted = await hammer(bucket, clock, 3, 2)
+    assert [t - penalized_at for t in granted] == pytest.approx([0.5, 1, 1.5, 2, 2.5, 3])  # the drain rate
 
+    bucket.on_query_limit()  # again before a full bucket drained (4.5 s): others use it too
+    assert bucket.rate == pytest.approx(1.0)
     penalized_at = clock.now()
     granted = await hammer(bucket, clock, 3, 2)
     assert [t - penalized_at for t in granted] == pytest.approx([1, 2, 3, 4, 5, 6])
@@ -201,10 +206,26 @@ async def test_a_volley_of_rejections_from_one_overrun_slows_down_once() -> None
     released_under = bucket.generation
     for _ in range(5):  # five in-flight requests of the same moment all come back 503
         bucket.on_query_limit(released_under)
+    assert bucket.rate == pytest.approx(2.0)  # marked full once, on at the drain rate
+    for expected in (1.0, 0.5):  # requests released after the last penalty: a volley slows down once
+        await clock.run(bucket.acquire())
+        released_under = bucket.generation
+        for _ in range(5):
+            bucket.on_query_limit(released_under)
+        assert bucket.rate == pytest.approx(expected)
+
+
+async def test_a_503_long_after_the_last_marks_the_bucket_full_without_slowing_down() -> None:
+    clock = VirtualClock()
+    bucket = make_bucket(clock, 10, 2)
+    bucket.on_query_limit()
+    clock.t += 4.6  # a full bucket (9 slots) drains in 4.5 s: this 503 is about another fill
+    bucket.on_query_limit()
+    assert bucket.rate == pytest.approx(2.0)
+    assert bucket.level() == pytest.approx(9)
+    clock.t += 4.4
+    bucket.on_query_limit()
     assert bucket.rate == pytest.approx(1.0)
-    await clock.run(bucket.acquire())
-    bucket.on_query_limit(bucket.generation)  # a request released after the penalty: slow down again
-    assert bucket.rate == pytest.approx(0.5)
 
 
 async def test_penalize_voids_bookings_made_at_the_old_rate() -> None:
@@ -218,6 +239,7 @@ async def test_penalize_voids_bookings_made_at_the_old_rate() -> None:
 
     async def portal_says_503() -> None:
         await clock.sleep(3.5)
+        bucket.on_query_limit()  # full; and again: others keep using it, half the rate
         bucket.on_query_limit()
 
     await clock.run(portal_says_503(), *(worker() for _ in range(20)))
@@ -271,7 +293,8 @@ async def test_bucket_state_round_trip_continues_where_it_left_off() -> None:
     clock = VirtualClock()
     first = make_bucket(clock, 50, 2)
     await hammer(first, clock, 30, 1)
-    first.on_query_limit()  # rate 1.0, bucket full (49)
+    first.on_query_limit()  # bucket full (49)
+    first.on_query_limit()  # and again: rate 1.0
     state = json.loads(json.dumps(first.export_state()))
     assert state["rate"] == pytest.approx(1.0)
     assert state["level"] == pytest.approx(49)
@@ -409,6 +432,7 @@ async def test_throttle_state_round_trip() -> None:
     await clock.run(*(throttle.acquire("crm.deal.list") for _ in range(20)))
     throttle.budget.record("crm.deal.list", time_block(clock, operating=450, operating_reset_at=T0 + 90))
     throttle.budget.block("tasks.task.list", reset_at=T0 + 300)
+    throttle.bucket.on_query_limit()
     throttle.bucket.on_query_limit()
 
     state = json.loads(json.dumps(throttle.export_state()))

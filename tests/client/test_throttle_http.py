@@ -34,7 +34,8 @@ async def test_many_single_calls_are_paced_not_rejected(make_portal: MakePortal)
 
 
 async def test_query_limit_from_another_client_slows_down_and_recovers(make_portal: MakePortal) -> None:
-    portal: Portal = await make_portal(deals=1500, time_scale=50.0, faults={"query_limit": 0.3, "seed": 5})
+    # half the requests get 503, again and again: another client keeps the bucket full
+    portal: Portal = await make_portal(deals=1500, time_scale=50.0, faults={"query_limit": 0.5, "seed": 5})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=50.0, batch_size=3) as bx:
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"], "order": {"TITLE": "ASC"}})
         assert bx.stats.retries["query_limit_exceeded"] > 0
@@ -90,3 +91,30 @@ async def test_slow_limits_requests_in_flight(make_portal: MakePortal) -> None:
             await asyncio.gather(*(bx.call("profile") for _ in range(6)))
         assert (await portal.stats())["max_in_flight"] == 2
     assert fast > 2
+
+
+async def test_a_fresh_client_meeting_a_full_bucket_goes_on_at_the_drain_rate(
+    make_portal: MakePortal,
+) -> None:
+    # another client leaves the portal's bucket full; a fresh client then reads three lists of ten
+    # pages at once: its first requests get 503, which tells it how full the bucket is, and it goes
+    # on at the portal's drain rate (2/s) instead of half of it
+    scale = 5.0
+    portal: Portal = await make_portal(deals=500, time_scale=scale)
+    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as other:
+        await asyncio.gather(*(other.call("profile", {}) for _ in range(49)))
+    before = await portal.stats()
+    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as bx:
+        results = await asyncio.gather(*(bx.get_all("crm.deal.list", {"select": ["ID"]}) for _ in range(3)))
+        rate = bx.throttle.bucket.rate
+    after = await portal.stats()
+    truth = await portal.ids()
+    assert all(sorted(int(r["ID"]) for r in rows) == truth for rows in results)
+    rejected = after["http_by_status"].get("503", 0)
+    answered = after["http_requests"] - before["http_requests"] - rejected
+    seconds = after["portal_time"] - before["portal_time"]
+    assert rejected <= 3  # one volley: the three first pages
+    assert rate == 2.0
+    # the bucket lets one more request through, then one per 0.5 s: what any client would wait
+    drained = (answered - 1) / 2.0
+    assert seconds < drained + 1.5, (seconds, drained)

@@ -17,6 +17,8 @@ async def test_cli_serves_until_stopped() -> None:
         "0",
         "--deals",
         "5000",
+        "--disk-objects",
+        "60",
         "--no-cost",
         stdout=asyncio.subprocess.PIPE,
     )
@@ -46,8 +48,11 @@ async def test_cli_serves_until_stopped() -> None:
                 if done:
                     break
                 last = seen[-1]
+            async with session.post(webhook + "disk.folder.getchildren", json={"id": 1}) as resp:
+                children = await resp.json()
         assert len(seen) == 5000 == len(set(seen))
         assert seen == sorted(seen)
+        assert children["total"] == 60  # the list tables have flags of their own
     finally:
         proc.terminate()
         await proc.wait()

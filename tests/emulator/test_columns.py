@@ -22,6 +22,7 @@ from bitrix24_provider.emulator.store import ENTITIES, Store
 from bitrix24_provider.emulator.values import format_dt, render_classic
 
 COUNTS = {"deal": 3000, "lead": 400, "contact": 300, "company": 100, "item": 150, "task": 120, "user": 20}
+COUNTS |= {"department": 60, "list_element": 80, "storage": 60, "disk_object": 70, "product": 90}
 CLASSIC = ("deal", "lead", "contact", "company")
 NOW = 1_767_225_600
 OFFSETS = ("+03:00", "-05:30", "+00:00", "+14:00")

@@ -76,12 +76,15 @@ async def test_silent_empty_batch(make_portal: MakePortal) -> None:
     cmd = {
         "d": "crm.deal.list?start=-1",
         "i": "crm.item.list?entityTypeId=1032&start=-1",
+        "p": "department.get",  # a list page by its shape, whatever the method is called
         "g": "profile",
+        "f": "crm.deal.fields",
     }
     result = (await portal.call("batch", {"cmd": cmd})).body["result"]
     assert result["result"]["d"] == []
     assert result["result"]["i"] == {"items": []}
-    assert result["result"]["g"]  # non-list methods are untouched
+    assert result["result"]["p"] == []
+    assert result["result"]["g"] and result["result"]["f"]  # non-list methods are untouched
     assert result["result_error"] == []
 
 

@@ -15,6 +15,7 @@ from bitrix24_provider.emulator.values import BASE_EPOCH
 from bitrix24_provider.emulator.vocab import deal_semantic
 
 COUNTS = {"deal": 2000, "lead": 300, "contact": 300, "company": 100, "item": 150, "task": 120, "user": 20}
+COUNTS |= {"department": 30, "list_element": 60, "storage": 20, "disk_object": 70, "product": 90}
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z, later than every seeded moment
 
 
@@ -56,6 +57,7 @@ def test_store_follows_the_config_counts_and_seed() -> None:
     store = Store.seeded(config)
     assert store.counts() == {
         "user": 5, "company": 20, "contact": 30, "lead": 40, "deal": 120, "item": 10, "task": 15,
+        "department": 7, "list_element": 60, "storage": 3, "disk_object": 40, "product": 60,
     }  # fmt: skip
     assert store.seeded_ids("deal") == Store(3, {"deal": 120}).seeded_ids("deal")
 
@@ -72,8 +74,7 @@ def test_big_tables_build_quickly(rows: int) -> None:
 
 
 def test_timelines_are_in_the_past_and_consistent(store: Store) -> None:
-    for entity in ENTITIES:
-        created, modified, _, _ = AUDIT[entity]
+    for entity, (created, modified, _, _) in AUDIT.items():  # departments and storages have no times
         table = store.table(entity)
         previous = None
         for rid in table.ids:

@@ -1,0 +1,171 @@
+"""Keyset paging (contract §3.3), for the families that support the id cursor: ``order`` by id,
+``filter >ID`` from the last row seen, ``start=-1`` (no COUNT on the server), pages chained inside
+batches by :mod:`.chains`.
+
+**Requests.** The first page is a plain call: a list that fits it costs one request. When it is
+full, one batch carries a few chained pages and, riding along, the newest-ids probe (the ids at the
+top of the range): a list of a few pages is done in two requests. Only a longer list is split, by
+the probe and the density of the ids read, into disjoint id ranges exported by parallel chains.
+
+**Resuming**: the id ranges of an export are reported to ``on_ranges`` as soon as they are known
+(first the whole id space, then the split after the first page). A caller that records, per range,
+the largest id it has durably stored can later pass the remaining ranges back as ``ranges``: the
+export then continues every range from there (splitting large ones again for parallelism) and reads
+no row at or below those positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import AsyncIterator, Sequence
+
+from .chains import PROBE, TAIL_PAGES, ChainEnd, Chains, Queue, Step, check, density, valid_newest
+from .keyset_plan import KeysetPlan, keyset_plan
+from .pages import PAGE, IdRange, OnRanges, Page, is_page, report, rows_of
+from .settings import ClientSettings
+from .transport import Transport
+
+__all__ = ["KeysetPager", "KeysetPlan", "checked_ranges", "keyset_plan"]
+
+
+class KeysetPager:
+    """Runs keyset exports over one transport."""
+
+    def __init__(self, transport: Transport, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.chains = Chains(transport, settings)
+
+    async def pages(
+        self,
+        plan: KeysetPlan,
+        limit: int | None = None,
+        ranges: list[IdRange] | None = None,
+        on_ranges: OnRanges | None = None,
+    ) -> AsyncIterator[Page]:
+        rid = plan.family.response_id
+        sample: Page = []
+        newest: Page | None = None
+        delivered: list[Page] = []  # pages of the opening batch, handed over once the chains run
+        opened = 0  # where the first page ended
+        if ranges is None:  # a new export: the first page, then a few more with the probe
+            report(on_ranges, [(plan.lo, plan.hi)])
+            first = await self.chains.direct(plan, plan.params(plan.lo, plan.hi))
+            check(plan, first, plan.lo, plan.hi)
+            if len(first) < PAGE or (limit is not None and len(first) >= limit):
+                if first:
+                    yield first
+                return
+            cursor = int(first[-1][rid])
+            opening = self._opening(plan, cursor, None if limit is None else limit - len(first))
+            try:
+                yield first
+                step, newest = await opening
+            finally:
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+            top = int(newest[0][rid]) if newest else None
+            if step.done or (top is not None and step.cursor >= top):  # nothing after the newest id
+                for page in step.pages:
+                    yield page
+                return
+            sample, delivered = [row for page in (first, *step.pages) for row in page], step.pages
+            ranges = [(step.cursor, plan.hi)]
+            opened = cursor
+        ranges = [r for r in ranges if r[1] is None or r[1] > r[0]]
+        floor = min((after for after, _ in ranges), default=0)
+        if ranges and not newest:  # no probe rode along (a resumed export, a failed command)
+            newest = await self.chains.direct(plan, plan.newest_first(floor, plan.hi), count=False)
+        if not ranges or not newest:  # nothing left after the lowest position
+            for page in delivered:
+                yield page
+            report(on_ranges, [])
+            return
+        top = int(newest[0][rid])
+        # rows per id from both ends of the id space (the first pages and the newest ids)
+        rate = (density(sample, rid) + density(newest, rid)) / 2 if sample else density(newest, rid)
+        chains = self._split(ranges, top, rate, None if limit is None else limit - len(sample))
+        reported = [(lo, hi) for lo, hi, _ in chains]
+        if delivered:  # the opening pages are the start of the first range, after the first page
+            reported[0] = (opened, reported[0][1])
+        report(on_ranges, reported)
+        queue: Queue = asyncio.Queue(maxsize=2 * len(chains))
+        tasks = [
+            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, top)) for lo, hi, est in chains
+        ]
+        running = len(tasks)
+        try:
+            for page in delivered:  # the chains already work while the reader takes these
+                yield page
+            while running:
+                item = await queue.get()
+                if isinstance(item, ChainEnd):
+                    running -= 1
+                    if item.error is not None:
+                        raise item.error
+                    continue
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _opening(
+        self, plan: KeysetPlan, cursor: int, limit: int | None
+    ) -> asyncio.Task[tuple[Step, Page | None]]:
+        """The batch after a full first page: a few chained pages and the newest-ids probe."""
+        pages = TAIL_PAGES + 1 if limit is None else max(1, min(TAIL_PAGES + 1, math.ceil(limit / PAGE)))
+        probe = self.settings.batch_size > 1  # the probe takes one of the batch's commands
+        size = min(pages, self.settings.batch_size - 1) if probe else 1
+
+        async def run() -> tuple[Step, Page | None]:
+            outcome = await self.chains.send(plan, cursor, plan.hi, size, probe=probe)
+            answer = outcome.results.get(PROBE)
+            newest = rows_of(answer, plan.family) if is_page(answer, plan.family) else None
+            if newest is not None and not valid_newest(plan, newest, cursor):
+                newest = None
+            top = int(newest[0][plan.family.response_id]) if newest else None
+            return await self.chains.take(plan, outcome, size, cursor, plan.hi, top), newest
+
+        return asyncio.create_task(run())
+
+    def _split(
+        self, ranges: list[IdRange], top: int, density: float, limit: int | None
+    ) -> list[tuple[int, int | None, int]]:
+        """``(after, upto, estimated pages)`` per chain: each range cut into as many equal id spans
+        as its share of the estimated rows earns it, within ``max_parallel_chains``."""
+        rows = [max(0.0, (min(top, hi if hi is not None else top) - after) * density) for after, hi in ranges]
+        if limit is not None:  # no more pages than the caller wants
+            rows = [min(n, float(limit)) for n in rows]
+        pages = math.ceil(sum(rows) / PAGE) + 1
+        wanted = min(self.settings.max_parallel_chains, math.ceil(pages / self.settings.batch_size))
+        shares = [1] * len(ranges)
+        for _ in range(wanted - len(ranges)):
+            i = max(range(len(ranges)), key=lambda n: rows[n] / shares[n])
+            shares[i] += 1
+        chains: list[tuple[int, int | None, int]] = []
+        for (after, hi), share, n in zip(ranges, shares, rows, strict=True):
+            end = min(top, hi) if hi is not None else top
+            share = max(1, min(share, end - after))
+            edges = [after + (end - after) * i // share for i in range(share)]
+            est = math.ceil(n / share / PAGE) + 1  # the last page of a chain is short (maybe empty)
+            chains.extend((lo, edges[i + 1] if i + 1 < share else hi, est) for i, lo in enumerate(edges))
+        return chains
+
+
+def checked_ranges(ranges: Sequence[IdRange]) -> list[IdRange]:
+    """Resume ranges as ``(after, upto)`` integer pairs, sorted, not overlapping, only the last open."""
+    checked: list[IdRange] = []
+    for item in ranges:
+        try:
+            after, upto = item
+            pair: IdRange = (int(after), None if upto is None else int(upto))
+        except (TypeError, ValueError):
+            raise ValueError(f"a resume range must be (after, upto) with integer ids, got {item!r}") from None
+        checked.append(pair)
+    checked.sort(key=lambda r: r[0])
+    for (_, upto), (after, _) in itertools.pairwise(checked):
+        if upto is None or upto > after:
+            raise ValueError(f"resume ranges overlap: {checked!r}")
+    return checked
