@@ -44,7 +44,9 @@ class OffsetPager:
             async for page in self._follow(method, params, family, first.get("next"), seen):
                 yield page
             return
-        offsets = list(range(PAGE, total, PAGE))
+        # after the rows the first answer brought (some methods answer more than a page: all 52
+        # categories of crm.category.list in one answer with total 52)
+        offsets = list(range(len(rows), total, PAGE)) if rows else []
         size = self.settings.batch_size
         chunks = [offsets[i : i + size] for i in range(0, len(offsets), size)]
         window = max(1, self.settings.max_concurrent_requests)

@@ -102,7 +102,7 @@ async def test_a_fresh_client_meeting_a_full_bucket_goes_on_at_the_drain_rate(
     scale = 5.0
     portal: Portal = await make_portal(deals=500, time_scale=scale)
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as other:
-        await asyncio.gather(*(other.call("profile", {}) for _ in range(49)))
+        await asyncio.gather(*(other.call("profile") for _ in range(49)))
     before = await portal.stats()
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as bx:
         results = await asyncio.gather(*(bx.get_all("crm.deal.list", {"select": ["ID"]}) for _ in range(3)))
