@@ -47,6 +47,8 @@ __all__ = [
 _METHOD = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 #: the parameters whose shape fast_bitrix24 checks, with an example of the right one
 _MAPPINGS = {"filter": "{'>ID': 5}", "order": "{'ID': 'ASC'}", "fields": "{'TITLE': 'New'}"}
+#: the parameters a paged read sets itself, in the spelling it sends them
+_PAGED = ("filter", "order", "select")
 
 
 def _kind(value: Any) -> str:
@@ -123,7 +125,12 @@ def _select(function: str, where: str, value: Any) -> list[str]:
 def params(value: Any, function: str, *, paged: bool = False, reserved: str | None = None) -> dict[str, Any]:
     """A copy of *value* whose ``select`` is a list of names (a set becomes a sorted list) and whose
     ``filter``, ``order`` and ``fields`` are mappings. ``start`` is refused where the client pages
-    (*paged*), and *reserved* (``get_by_ID``'s id field) where the client sets it."""
+    (*paged*), and *reserved* (``get_by_ID``'s id field) where the client sets it.
+
+    Where the client pages it adds its own ``filter``/``order``/``select``; the portal reads the
+    name spelled as it asks first (contract §3.6), so a ``FILTER``, ``Filter`` or ``arFilter`` of
+    the caller would be ignored next to it: those spellings are taken as ``filter`` (two spellings
+    of one parameter are refused)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -149,6 +156,11 @@ def params(value: Any, function: str, *, paged: bool = False, reserved: str | No
             raise InvalidArgument(function, where, f"is not accepted: {function}() pages by itself")
         elif reserved is not None and clause == reserved.lower():
             raise InvalidArgument(function, where, "is not accepted: it is set from ID_list, one id per call")
+        if paged and clause.removeprefix("ar") in _PAGED:
+            canonical = clause.removeprefix("ar")
+            if canonical in checked:
+                raise InvalidArgument(function, where, f"spells {canonical!r} a second time")
+            key = canonical
         checked[key] = item
     _encodable(function, "params", checked)
     return checked
