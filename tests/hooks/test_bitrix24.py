@@ -148,12 +148,12 @@ class TestConnectionForms:
     @pytest.mark.parametrize(
         ("fields", "message"),
         [
-            ({"host": "https://acme.bitrix24.com", "login": "1"}, "full webhook URL"),
+            ({"host": "https://acme.bitrix24.com", "login": "1"}, r"Webhook code \(password\)"),
             ({}, "has no host"),
             ({"host": "ftp://acme.bitrix24.com/rest/1/s3cr3tcode/"}, "http"),
             (
                 {"host": "https://acme.bitrix24.com", "extra": {"auth_type": "oauth", "client_id": "x"}},
-                "client_secret, refresh_token",
+                r"OAuth client secret \(client_secret\), OAuth refresh token \(refresh_token\)",
             ),
             (
                 {"host": "https://a.b", "login": "1", "password": "s3cr3tcode", "extra": {"auth_type": "x"}},
