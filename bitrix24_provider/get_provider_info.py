@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["bitrix24_provider.triggers.bitrix24"]}
         ],
+        "extra-links": ["bitrix24_provider.operators.links.Bitrix24ListLink"],
         "connection-types": [
             {
                 "connection-type": "bitrix24",

@@ -104,6 +104,18 @@ class TestProviderInfo:
                     continue  # being written in parallel; checked once it exists
                 importlib.import_module(module)
 
+    def test_extra_link_is_the_operators_link(self):
+        from airflow.sdk import BaseOperatorLink
+
+        from bitrix24_provider.operators.bitrix24 import Bitrix24CallOperator, Bitrix24GetAllOperator
+
+        (path,) = get_provider_info()["extra-links"]
+        module, name = path.rsplit(".", 1)
+        link = getattr(importlib.import_module(module), name)
+        assert issubclass(link, BaseOperatorLink)
+        for operator in (Bitrix24GetAllOperator, Bitrix24CallOperator):
+            assert [type(item) for item in operator.operator_extra_links] == [link]
+
     def test_hook_class_matches_the_connection_type(self):
         from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 
@@ -178,6 +190,10 @@ class TestProvidersManager:
         assert isinstance(hook, Bitrix24Hook)
         assert hook.bitrix24_conn_id == "b24_lookup"
         assert hook.client_kwargs == {"time_scale": 3}
+
+    def test_extra_link_is_discovered(self, providers_manager):
+        link = "bitrix24_provider.operators.links.Bitrix24ListLink"
+        assert link in providers_manager.extra_links_class_names
 
     def test_trigger_is_registered(self, providers_manager):
         modules = {t.trigger_class_name for t in providers_manager.trigger if t.package_name == PACKAGE}
