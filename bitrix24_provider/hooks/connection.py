@@ -23,8 +23,10 @@ __all__ = [
     "Bitrix24ConnectionConfig",
     "client_options",
     "extra_text",
+    "host_field",
     "parse_connection",
     "portal_url_of",
+    "webhook_connection_fields",
 ]
 
 CONN_TYPE = "bitrix24"
@@ -206,8 +208,8 @@ def _split_host(host: str, schema: str | None, port: int | None) -> tuple[str, s
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{field_label('host')} must be an http(s) URL such as https://example.bitrix24.com, got "
-            f"{scrub(host)!r}"
+            f"{field_label('host')} must be a portal such as example.bitrix24.com (https) or "
+            f"http://host:port, got {scrub(host)!r}"
         )
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if port and parts.port is None:
@@ -227,6 +229,21 @@ def portal_url_of(host: str, schema: str | None = None, port: int | None = None)
     ``/rest/...`` part of a webhook URL (so never its code) and without user info."""
     base, prefix, _ = _split_host(host, schema, port)
     return base + prefix
+
+
+def host_field(portal_url: str) -> str:
+    """What goes into *host* for a portal: without ``https://`` (the default), which Airflow's
+    ``connections list --hide-sensitive`` needs to mask the password in the connection's URI."""
+    return portal_url.removeprefix("https://")
+
+
+def webhook_connection_fields(webhook_url: str) -> dict[str, str]:
+    """The connection fields of a webhook URL ``https://<portal>/rest/<user>/<code>/``, with the code
+    in *password* where Airflow masks and encrypts it: ``{"host", "login", "password"}``."""
+    base, prefix, after = _split_host(webhook_url, None, None)
+    if len(after) < 2:
+        raise ValueError("not a webhook URL: expected https://<portal>/rest/<user>/<code>/")
+    return {"host": host_field(base + prefix), "login": after[0], "password": after[1]}
 
 
 def parse_connection(
@@ -251,7 +268,7 @@ def parse_connection(
     if not host or not str(host).strip():
         raise ValueError(
             f"Bitrix24 connection {conn_id!r} has no host: put the portal's address in "
-            f"{field_label('host')}, e.g. https://example.bitrix24.com"
+            f"{field_label('host')}, e.g. example.bitrix24.com"
         )
     base, prefix, after = _split_host(str(host), schema, port)
     portal_url = base + prefix

@@ -26,7 +26,7 @@ from bitrix24_provider.client.errors import (
     UnexpectedAnswer,
 )
 from bitrix24_provider.client.redact import scrub
-from bitrix24_provider.hooks.connection import Bitrix24ConnectionConfig
+from bitrix24_provider.hooks.connection import Bitrix24ConnectionConfig, host_field
 from bitrix24_provider.hooks.connection_form import field_label
 
 __all__ = ["code_in_host_advice", "explain_failure", "warn_code_in_host"]
@@ -49,7 +49,7 @@ def _task_try() -> tuple[Any, ...] | None:
 def code_in_host_advice(config: Bitrix24ConnectionConfig) -> str:
     """How to move the webhook code of a connection out of *host*."""
     return (
-        f"edit connection {config.conn_id}: {field_label('host')} {config.portal_url}, "
+        f"edit connection {config.conn_id}: {field_label('host')} {host_field(config.portal_url)}, "
         f"{field_label('login')} {config.user_id}, {field_label('password')} the code"
     )
 

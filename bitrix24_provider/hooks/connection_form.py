@@ -1,9 +1,12 @@
 """The Bitrix24 connection form, one definition for every Airflow version the provider supports.
 
-The form leads to the layout that keeps secrets in secret fields: the portal URL in *host*, the
+The form leads to the layout that keeps secrets in secret fields: the portal in *host*
+(``example.bitrix24.com``; https is the default, ``http://`` only for a plain-HTTP portal), the
 webhook's user id in *login* and its code in *password* (masked in the UI and the REST API,
 Fernet-encrypted in the metadata database), OAuth secrets in masked extras. A full webhook URL in
-*host* still works, but Airflow shows *host* everywhere and stores it unencrypted.
+*host* still works, but Airflow shows *host* everywhere and stores it unencrypted. (A scheme in
+*host* also defeats ``airflow connections list --hide-sensitive``: it masks the password in the
+connection's URI only when *host* has none.)
 
 * Airflow 3.2+ reads :func:`field_behaviour` and :func:`conn_fields` from ``get_provider_info()``
   without importing the hook.
@@ -39,7 +42,7 @@ OAUTH_SECTION = "OAuth (auth type oauth only)"
 TUNING_SECTION = "Limits, TLS and shared throttle (optional)"
 
 _PLACEHOLDERS = {
-    "host": "https://example.bitrix24.com",
+    "host": "example.bitrix24.com",
     "login": "1",
     "password": "the code from https://<portal>/rest/1/<code>/ (empty for OAuth)",
 }

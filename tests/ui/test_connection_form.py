@@ -49,7 +49,7 @@ pw = pytest.importorskip(
 pytestmark = pytest.mark.slow
 
 CONN_ID = "bitrix24_ui_test"
-PORTAL_URL = "https://example.bitrix24.com"
+PORTAL_URL = "example.bitrix24.com"  # https is the default
 USER_ID = "1"
 WEBHOOK_CODE = "secretcode123"
 REDIS_PASSWORD = "redispw-4711"
@@ -92,7 +92,7 @@ def _standard_fields(page: Page, dialog: Locator, artifacts: Path) -> Path:
         expect(field).to_be_visible()
         expect(field).to_have_attribute("name", name)
     # the placeholders lead to the documented layout: a portal, not a webhook URL, in host
-    expect(host).to_have_attribute("placeholder", "https://example.bitrix24.com")
+    expect(host).to_have_attribute("placeholder", "example.bitrix24.com")
     expect(login).to_have_attribute("placeholder", "1")
     expect(password).to_have_attribute("placeholder", re.compile(r"/rest/1/<code>/"))
     expect(password).to_have_attribute("type", "password")
