@@ -329,7 +329,7 @@ def parse_connection(
             f"Bitrix24 connection {conn_id!r} lacks the webhook's "
             f"{' and '.join(field_label(name) for name in missing)}: a webhook "
             f"https://<portal>/rest/<user>/<code>/ goes into the connection as {field_label('host')} "
-            f"https://<portal>, {field_label('login')} <user> and {field_label('password')} <code>"
+            f"<portal>, {field_label('login')} <user> and {field_label('password')} <code>"
         )
     assert user and code
     webhook = f"{portal_url}/rest/{quote(user, safe='')}/{quote(code, safe='')}/"
