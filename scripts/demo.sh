@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -m uv --version >/dev/null 2>&1; then
+    echo "Installing uv from PyPI ..."
     python3 -m pip install --quiet uv
 fi
+echo "Installing the locked environment into .venv with uv (Airflow and its dependencies; a minute or two the first time) ..."
 python3 -m uv sync --locked --compile-bytecode --quiet
 exec python3 -m uv run --locked --no-sync python scripts/demo.py "$@"

@@ -27,7 +27,16 @@ def test_dockerfile_copies_what_the_package_needs_and_installs_from_the_lock() -
     instructions = dockerfile_instructions()
     assert instructions[0][0] == "FROM"
     copied = " ".join(rest for word, rest in instructions if word == "COPY")
-    for needed in ("pyproject.toml", "uv.lock", "README.md", "bitrix24_provider"):
+    # everything the wheel is built from (pyproject's license-files and wheel packages)
+    for needed in (
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "LICENSE",
+        "bitrix24_provider",
+        "airflow_provider_bitrix24",
+        "dags_examples",  # the wheel's airflow_provider_bitrix24/example_dags (force-include)
+    ):
         assert needed in copied
         assert (DOCKER.parent / needed).exists()
     assert any(word == "RUN" and "--locked" in rest for word, rest in instructions)

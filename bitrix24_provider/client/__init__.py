@@ -7,11 +7,14 @@ from .async_client import BitrixAsync
 from .auth import OAuthCredentials
 from .errors import (
     AccessDenied,
+    ArgumentTypeError,
     AuthError,
     BatchError,
     BitrixAPIError,
     BitrixError,
+    ErrorInServerResponseException,
     IncompleteResultError,
+    InvalidArgument,
     InvalidCredentials,
     InvalidItem,
     InvalidParams,
@@ -34,6 +37,7 @@ from .sync_client import Bitrix
 
 __all__ = [
     "AccessDenied",
+    "ArgumentTypeError",
     "AuthError",
     "BatchError",
     "Bitrix",
@@ -41,7 +45,9 @@ __all__ = [
     "BitrixAsync",
     "BitrixError",
     "ClientSettings",
+    "ErrorInServerResponseException",
     "IncompleteResultError",
+    "InvalidArgument",
     "InvalidCredentials",
     "InvalidItem",
     "InvalidParams",

@@ -8,23 +8,26 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from . import arguments
 from .auth import Auth, OAuthCredentials, TokenFunc
 from .batch import BatchOutcome, Command, run_commands, send_batch
 from .calls import ItemCall, send_batched, send_direct
-from .errors import BatchError, BitrixError, OutcomeUnknown
+from .errors import BatchError, BitrixError, InvalidArgument, OutcomeUnknown
 from .external_keys import ExternalKey
 from .families import is_list_method
 from .listing import Exporter, IdRange, OnRanges, Page
 from .progress import Progress
 from .redact import SECRETS, SecretRegistry
 from .settings import ClientSettings
+from .shapes import many, unwrap
 from .shared_throttle import SharedThrottle
 from .stats import Stats
 from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
 from .transport import SSLOption, Transport
 
 T = TypeVar("T")
-Items = Mapping[str, Any] | Iterable[Mapping[str, Any]]
+#: one item's parameters or many items; with ``raw=True`` also a list of positional parameters
+Items = Mapping[str, Any] | Iterable[Mapping[str, Any]] | Sequence[Any]
 
 
 class BitrixAsync:
@@ -45,6 +48,9 @@ class BitrixAsync:
     :param shared_throttle: a Redis URL: share the request bucket (per portal and plan) and the
         operating pauses (per credential and method) with every client using that Redis, see
         :mod:`.shared_throttle`; overrides ``settings.shared_throttle``.
+
+    Every method checks its arguments before any request (:mod:`.arguments`): a wrong one raises
+    :class:`InvalidArgument` naming it. Results have fast_bitrix24's shapes (:mod:`.shapes`).
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class BitrixAsync:
         time_scale: float | None = None,
         shared_throttle: str | None = None,
     ) -> None:
+        arguments.client_arguments(locals())
         base = settings or ClientSettings()
         self.settings = ClientSettings(
             **{
@@ -130,19 +137,26 @@ class BitrixAsync:
         per range, the largest id it has stored can continue later by passing the rest as
         ``ranges`` (``[(largest stored id, upto), ...]``) with the same ``params``.
         """
-        source = self.exporter.pages(method, dict(params or {}), limit, ranges=ranges, on_ranges=on_ranges)
+        method = arguments.method_name(method, "iter_all")
+        checked = arguments.params(params, "iter_all", paged=True)
+        limit = arguments.limit(limit, "iter_all")
+        source = self.exporter.pages(method, checked, limit, ranges=ranges, on_ranges=on_ranges)
         async for page in source:
             yield page
 
     async def get_all(
         self, method: str, params: Mapping[str, Any] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]] | Any:
-        """Every row of a list method as one list (non-list methods: their result as is)."""
+        """Every row of a list method as one list (non-list methods: their result, a mapping with a
+        single key unwrapped as in :func:`.shapes.unwrap`)."""
+        method = arguments.method_name(method, "get_all")
+        checked = arguments.params(params, "get_all", paged=True)
+        limit = arguments.limit(limit, "get_all")
         if not is_list_method(method):
-            return (await self.transport.request(method, dict(params or {})))["result"]
+            return unwrap((await self.transport.request(method, checked))["result"])
         rows: list[dict[str, Any]] = []
         with Progress(self.verbose, method) as bar:
-            async for page in self.iter_all(method, params, limit):
+            async for page in self.iter_all(method, checked, limit):
                 rows.extend(page)
                 bar.update(len(page))
         return rows
@@ -153,30 +167,35 @@ class BitrixAsync:
         ID_list: Iterable[Any],
         ID_field_name: str = "ID",
         params: Mapping[str, Any] | None = None,
-    ) -> dict[Any, Any]:
-        """``{id: result}`` for one call of ``method`` per id, in batches."""
-        ids = list(ID_list)
-        commands = {
-            f"i{n}": Command(method, {**(params or {}), ID_field_name: id_}) for n, id_ in enumerate(ids)
-        }
-        outcome = await self._run(commands, method)
-        self._raise_errors(outcome, keys=list(commands))
-        return {id_: outcome.results[f"i{n}"] for n, id_ in enumerate(ids)}
+    ) -> dict[str, Any]:
+        """``{str(id): result}`` for one call of ``method`` per id (each id once, in input order),
+        in batches."""
+        method = arguments.method_name(method, "get_by_ID")
+        field = arguments.name(ID_field_name, "get_by_ID", "ID_field_name")
+        checked = arguments.params(params, "get_by_ID", reserved=field)
+        return await self._by_id(method, arguments.ids(ID_list), field, checked)
 
     async def list_and_get(
         self,
         method_branch: str,
         ID_field_name: str = "ID",
         filter: Mapping[str, Any] | None = None,
-    ) -> dict[Any, Any]:
-        """``get_all(<branch>.list, select=[ID], filter)`` then ``get_by_ID(<branch>.get)``."""
-        params: dict[str, Any] = {"select": [ID_field_name]}
-        if filter:
-            params["filter"] = dict(filter)
-        rows = await self.get_all(f"{method_branch}.list", params)
-        return await self.get_by_ID(
-            f"{method_branch}.get", [row[ID_field_name] for row in rows], ID_field_name
+    ) -> dict[str, Any]:
+        """``get_all(<branch>.list, select=[ID], filter)`` then ``get_by_ID(<branch>.get)``; ``{}``
+        when the list is empty."""
+        branch = arguments.list_branch(method_branch)
+        field = arguments.name(ID_field_name, "list_and_get", "ID_field_name")
+        where = arguments.filter_of(filter, "list_and_get")
+        checked = arguments.params(
+            {"select": [field], **({"filter": where} if where else {})}, "list_and_get"
         )
+        rows = await self.get_all(f"{branch}.list", checked)
+        if any(not isinstance(row, Mapping) or field not in row for row in rows):
+            raise InvalidArgument(
+                "list_and_get", "ID_field_name", f"{field!r} is not a field of the rows of {branch}.list"
+            )
+        ids = {str(row[field]): row[field] for row in rows}
+        return await self._by_id(f"{branch}.get", ids, field, {})
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -190,34 +209,43 @@ class BitrixAsync:
         retry_unknown: bool = False,
         external_key: str | None = None,
     ) -> Any:
-        """Apply ``method`` to one item (returns its result) or many (a tuple in input order).
+        """Apply ``method`` to one item (returns its result) or many (a tuple in input order; one
+        flat list of rows for a read that returned a list per item). A result that is a mapping
+        with one key is unwrapped (``crm.item.add`` returns the item, see :mod:`.shapes`).
 
-        ``raw=True`` sends ``items`` once as the parameters and returns the whole answer.
+        ``raw=True`` sends ``items`` once, as a JSON body exactly as given (``None`` as ``null``; a
+        list as positional parameters), and returns the whole answer.
         A write (:mod:`.writes`) whose request failed after the portal may have run it is not sent
         again: the item ends as :class:`OutcomeUnknown` (with its input index). Each item of many
         ends as its result, its error or its :class:`OutcomeUnknown`; ``return_errors=True`` puts
-        them in place, otherwise :class:`BatchError` carries them all (keyed ``c<index>``). One item
-        raises its error.
+        them in place (a tuple, one per item), otherwise :class:`BatchError` carries them all
+        (keyed ``c<index>``). One item raises its error.
 
         ``retry_unknown=True`` declares the method safe to repeat: unknown outcomes are sent again
         under the attempt budget. ``external_key`` (``"ORIGIN_ID"`` for the classic CRM adds,
         ``"xmlId"`` for ``crm.item.add``): every item carries a unique ``fields[external_key]``; adds
         with an unknown outcome are looked up by it and only the ones not found are sent again
-        (:mod:`.calls`, :mod:`.external_keys`). Bad items raise :class:`InvalidItem` before any request.
+        (:mod:`.calls`, :mod:`.external_keys`). Bad arguments and items raise
+        :class:`InvalidArgument` and :class:`InvalidItem` before any request.
         """
         if raw:
+            method = arguments.method_name(method, "call", batch_ok=True)
             if external_key is not None:
-                raise ValueError("external_key needs items, not raw=True")
-            params = dict(items or {})  # type: ignore[arg-type]
-            return await self.transport.request(method, params, retry_unknown=retry_unknown)
-        listed: list[Mapping[str, Any]]
-        if items is None or isinstance(items, Mapping):
-            single, listed = True, [dict(items or {})]
+                raise InvalidArgument("call", "external_key", "needs items, not raw=True")
+            body = arguments.raw_items(items)
+            return await self.transport.request(method, body, retry_unknown=retry_unknown, json=True)
+        method = arguments.method_name(method, "call")
+        single, listed = arguments.items(items)
+        key = None
+        if external_key is not None:
+            try:
+                key = ExternalKey.of(method, external_key)
+            except ValueError as error:
+                raise InvalidArgument("call", "external_key", str(error)) from None
+        if single:
             send = send_direct(self.transport, method, retry_unknown)
         else:
-            single, listed = False, list(items)
             send = send_batched(self.transport, self.settings, method, retry_unknown)
-        key = ExternalKey.of(method, external_key) if external_key is not None else None
         run = ItemCall(
             listed, send, key=key, list_rows=self.get_all, clock=self.clock, settings=self.settings
         )
@@ -225,39 +253,42 @@ class BitrixAsync:
             (outcome,) = await run.run()
             if isinstance(outcome, BitrixError):
                 raise outcome
-            return outcome
+            return unwrap(outcome)
         with Progress(self.verbose, method, total=len(listed), unit="calls") as bar:
-            outcomes = await run.run()
+            outcomes = [o if isinstance(o, BitrixError) else unwrap(o) for o in await run.run()]
             bar.update(len(listed))
-        if not return_errors:
-            _raise_outcomes({f"c{n}": outcome for n, outcome in enumerate(outcomes)})
-        return tuple(outcomes)
+        if return_errors:
+            return tuple(outcomes)
+        _raise_outcomes({f"c{n}": outcome for n, outcome in enumerate(outcomes)})
+        return many(method, outcomes)
 
     async def call_batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Send a ready ``{"halt": ..., "cmd": {key: "method?query"}}`` batch; return ``result``.
+        """Send a ready ``{"halt": ..., "cmd": {key: "method?query"}}`` batch; return ``result``,
+        keyed by the commands' keys as ``str`` (also for numeric keys: ``{1: ...}`` gives ``"1"``).
 
         :class:`BatchError` carries the commands' errors; when the batch writes and its request
         failed after the portal may have run it, every command's :class:`OutcomeUnknown`."""
-        cmd = params.get("cmd")
-        if not isinstance(cmd, Mapping) or not cmd:
-            raise ValueError("call_batch needs params['cmd'] as a non-empty mapping of key -> 'method?query'")
-        commands = {}
-        for key, text in cmd.items():
-            method, _, query = str(text).partition("?")
-            commands[str(key)] = Command(method, query=query)
+        commands, halt = arguments.batch(params)
         try:
-            outcome = await send_batch(self.transport, commands, halt=bool(params.get("halt", False)))
+            outcome = await send_batch(self.transport, commands, halt=halt)
         except OutcomeUnknown as unknown:
             each = {key: unknown.for_item(c.method, None) for key, c in commands.items()}
             raise BatchError({}, unknown=each) from unknown
         self._raise_errors(outcome, keys=list(commands))
         return outcome.results
 
+    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One request of ``method`` with ``params`` in the client's own encoding (booleans as
+        ``Y``/``N``...); the whole answer (``result``, ``total``, ``next``, ``time``)."""
+        method = arguments.method_name(method, "request")
+        return dict(await self.transport.request(method, arguments.params(params, "request")))
+
     # -- throttling -------------------------------------------------------------------------
 
     def slow(self, max_concurrent_requests: int = 1) -> _Slow:
-        """Lower the concurrency for a block: ``with bx.slow():`` or ``async with bx.slow():``."""
-        return _Slow(self, max_concurrent_requests)
+        """Lower the concurrency for a block: ``with bx.slow():`` or ``async with bx.slow():``
+        (both give ``True``, as fast_bitrix24's does)."""
+        return _Slow(self, arguments.concurrency(max_concurrent_requests))
 
     def export_throttle_state(self) -> ThrottleState:
         """JSON-serialisable throttle state for :meth:`restore_throttle_state` in a later process."""
@@ -305,6 +336,16 @@ class BitrixAsync:
             ),
         )
 
+    async def _by_id(
+        self, method: str, ids: Mapping[str, Any], field: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``{key: result}`` of one command per id of ``{key: id}``."""
+        keys = list(ids)
+        commands = {f"i{n}": Command(method, {**params, field: ids[key]}) for n, key in enumerate(keys)}
+        outcome = await self._run(commands, method)
+        self._raise_errors(outcome, keys=list(commands))
+        return {key: outcome.results[f"i{n}"] for n, key in enumerate(keys)}
+
     async def _run(self, commands: dict[str, Command], method: str) -> BatchOutcome:
         with Progress(self.verbose, method, total=len(commands), unit="calls") as bar:
             outcome = await run_commands(
@@ -337,18 +378,20 @@ def _pick(value: T | None, default: T) -> T:
 class _Slow:
     def __init__(self, client: BitrixAsync, limit: int) -> None:
         self.gate = client.transport.gate
-        self.limit = max(1, limit)
+        self.limit = limit
         self.saved = self.gate.limit
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> bool:
         self.saved, self.gate.limit = self.gate.limit, self.limit
+        return True
 
     def __exit__(self, *exc: object) -> None:
         self.gate.limit = self.saved
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> bool:
         self.saved = self.gate.limit
         await self.gate.set_limit(self.limit)
+        return True
 
     async def __aexit__(self, *exc: object) -> None:
         await self.gate.set_limit(self.saved)

@@ -108,6 +108,10 @@ class Auth:
     def url(self, method: str) -> str:
         return self.base + method
 
+    def rebind(self) -> None:
+        """A new refresh lock for a new event loop (see :meth:`.Transport.bind`)."""
+        self._lock = asyncio.Lock()
+
     async def params(self) -> tuple[dict[str, str], int]:
         """Auth parameters for one request, and the token generation they belong to."""
         if not self.needs_token:

@@ -6,7 +6,7 @@ outcome for every command even when its batch's request failed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,13 +65,13 @@ class BatchOutcome:
 _MAPS = ("result", "result_error", "result_total", "result_next", "result_time")
 
 
-def _as_map(value: Any, keys: Sequence[str]) -> dict[str, Any]:
-    """PHP serialises an empty map as ``[]`` and a map keyed 0..n-1 as a list."""
+def _as_map(value: Any) -> dict[str, Any]:
+    """PHP serialises an empty map as ``[]`` and a map keyed exactly 0..n-1, in that order, as a
+    list: its n-th element is key ``n``."""
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
     if isinstance(value, list):
-        numeric = [k for k in keys if k.isdigit()]
-        return {numeric[i] if i < len(numeric) else str(i): v for i, v in enumerate(value)}
+        return {str(i): v for i, v in enumerate(value)}
     return {}
 
 
@@ -88,7 +88,6 @@ async def send_batch(
 ) -> BatchOutcome:
     """One ``batch`` HTTP request for up to 50 commands; its failure raises (``retry_unknown``: see
     :meth:`Transport.request`)."""
-    keys = list(commands)
     cmd = {key: c.text() for key, c in commands.items()}
     methods = [c.method for c in commands.values()]
     payload = await transport.request(
@@ -98,7 +97,7 @@ async def send_batch(
         validate=_validate,
         retry_unknown=retry_unknown,
     )
-    maps = {name: _as_map(payload["result"][name], keys) for name in _MAPS}
+    maps = {name: _as_map(payload["result"][name]) for name in _MAPS}
     outcome = BatchOutcome(
         results={k: v for k, v in maps["result"].items() if k in commands},
         totals=maps["result_total"],

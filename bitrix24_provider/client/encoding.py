@@ -38,6 +38,10 @@ dots and cuts names at ``[``; a nested key ends at the first ``]``, and ``[]``/`
 sent under the same name (``1`` and ``"1"``) raise ``ValueError`` instead of being silently
 mangled by the server.
 
+``call(..., raw=True)`` is the exception, as in fast_bitrix24: its parameters go out as a JSON body
+exactly as given (:func:`to_json`: ``None`` as ``null``, booleans as ``true``/``false``), which is
+how the portal gets a ``null`` and the positional parameters of legacy methods.
+
 Percent-encoding (:func:`to_query`) escapes every byte that is not an RFC 3986 unreserved character
 (``A-Z a-z 0-9 - . _ ~``) in keys and values, UTF-8 first, space as ``%20``. So ``+`` (a UTC offset),
 ``&``, ``=``, ``#``, ``%``, brackets and non-ASCII text travel intact, and ``parse_url`` never sees a
@@ -54,6 +58,7 @@ body.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -69,6 +74,7 @@ __all__ = [
     "encode_params",
     "encode_value",
     "to_form",
+    "to_json",
     "to_query",
 ]
 
@@ -76,7 +82,7 @@ __all__ = [
 MAX_DEPTH = 64
 
 _METHOD = re.compile(r"[A-Za-z0-9_.\-]+")
-_COMMAND_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMAND_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 def encode_value(value: Any) -> str:
@@ -191,6 +197,19 @@ def to_form(params: Mapping[Any, Any]) -> bytes:
     return to_query(params).encode("ascii")
 
 
+def _json_value(value: Any) -> str:
+    if isinstance(value, (datetime, date, Decimal)):
+        return encode_value(value)  # ISO 8601 with the offset (naive datetimes rejected), decimal text
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON: {value!r}")
+
+
+def to_json(params: Any) -> bytes:
+    """A JSON body of *params* as given (``raw=True``); datetimes, dates and decimals as in
+    :func:`encode_value`. NaN and infinities raise ``ValueError`` (PHP's decoder would drop the body)."""
+    text = json.dumps(params, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_value)
+    return text.encode("utf-8")
+
+
 def batch_command(method: str, params: Mapping[Any, Any] | None = None) -> str:
     """One ``cmd`` entry of a ``batch`` call: ``method?query`` (just ``method`` without params).
 
@@ -207,11 +226,11 @@ def batch_params(commands: Mapping[str, str], *, halt: bool = False) -> dict[str
     """Parameters of a ``batch`` call from ``key → batch_command(...)`` strings.
 
     ``halt`` is sent as ``0``/``1`` (the server casts it with PHP ``(bool)``, which reads ``"N"`` as
-    true). Keys must be identifiers that are not plain numbers: numeric keys ``0..n-1`` come back as
-    JSON arrays and lose their mapping, and keys are also used unescaped inside the server's
-    ``$result`` regular expression.
+    true). Keys are letters, digits, ``_``, ``-`` and ``.``: they are used unescaped inside the
+    server's ``$result`` regular expression. Numeric keys ``0..n-1`` come back as JSON arrays, which
+    :mod:`.batch` maps back by position (fast_bitrix24's ``call_batch({"cmd": {1: ...}})``).
     """
     for key in commands:
         if not isinstance(key, str) or not _COMMAND_KEY.fullmatch(key):
-            raise ValueError(f"batch command key {key!r} must be an identifier such as 'p0' or 'cmd_1'")
+            raise ValueError(f"batch command key {key!r} must be a name such as 'p0', 'cmd_1' or '1'")
     return {"halt": int(halt), "cmd": dict(commands)}

@@ -21,11 +21,15 @@
     │   ├── PortalUnreachable           nothing answered at the portal's address; nothing was sent
     │   └── UnexpectedAnswer            an answer that is not the portal's JSON (HTML, cut body)
     ├── OutcomeUnknown                  a write failed in a way that does not say whether it ran
-    ├── InvalidItem                     an item of ``call()`` is unusable (also a ``ValueError``)
+    ├── InvalidArgument                 an argument of a client method is unusable, raised before any
+    │   │                               request (also a ``ValueError``)
+    │   ├── ArgumentTypeError           ... because of its type (also a ``TypeError``)
+    │   └── InvalidItem                 an item of ``call()`` is unusable
     ├── IncompleteResultError           a listing could not prove it fetched everything
     ├── SharedThrottleError             the shared throttle's store (Redis) failed or is unreachable
     └── BatchError                      some commands of a batch failed (key -> error) or have an
-                                        unknown outcome (key -> OutcomeUnknown)
+                                        unknown outcome (key -> OutcomeUnknown); fast_bitrix24's
+                                        ``ErrorInServerResponseException`` is another name for it
 
 Every class carries a ``retryable`` class attribute: ``True`` means the same request may succeed if
 simply sent again later (the caller still owns *when*: an :class:`OperationTimeLimit` must wait for
@@ -51,12 +55,15 @@ from .redact import scrub
 
 __all__ = [
     "AccessDenied",
+    "ArgumentTypeError",
     "AuthError",
     "BatchError",
     "BitrixAPIError",
     "BitrixError",
+    "ErrorInServerResponseException",
     "IncompleteResultError",
     "InsufficientScope",
+    "InvalidArgument",
     "InvalidCredentials",
     "InvalidItem",
     "InvalidParams",
@@ -348,7 +355,35 @@ class OutcomeUnknown(BitrixError):
         return (partial(type(self), index=self.index, sent_at=self.sent_at), (self.method, self.cause))
 
 
-class InvalidItem(BitrixError, ValueError):
+class InvalidArgument(BitrixError, ValueError):
+    """An argument of a client method cannot be used as given (an empty or malformed method name,
+    ``params`` of the wrong shape, an empty or nested ID list...); raised before any request, except
+    ``list_and_get``'s ``ID_field_name`` when the rows of the list turn out not to have it.
+
+    :param function: the client method, e.g. ``get_all``.
+    :param argument: which argument, e.g. ``params['filter']`` or ``ID_list[3]``.
+    :param message: what is wrong with it (scrubbed of secrets).
+    """
+
+    def __init__(self, function: str, argument: str, message: str) -> None:
+        self.function = function
+        self.argument = scrub(argument)
+        self.message = scrub(message)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return f"{self.function}(): {self.argument} {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.function, self.argument, self.message))
+
+
+class ArgumentTypeError(InvalidArgument, TypeError):
+    """An :class:`InvalidArgument` of the wrong type (a number for the method name, ``None`` for
+    ``select``...); also a ``TypeError``."""
+
+
+class InvalidItem(InvalidArgument):
     """An item of ``call()`` cannot be sent as given; raised before any request.
 
     :param index: the item's position in the input.
@@ -357,8 +392,10 @@ class InvalidItem(BitrixError, ValueError):
 
     def __init__(self, index: int, message: str) -> None:
         self.index = index
-        self.message = scrub(message)
-        super().__init__(f"item {index}: {self.message}")
+        super().__init__("call", f"items[{index}]", message)
+
+    def _text(self) -> str:
+        return f"item {self.index}: {self.message}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.index, self.message))
@@ -461,6 +498,10 @@ class BatchError(BitrixError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.errors, self.results, self.unknown))
+
+
+#: fast_bitrix24's name (``fast_bitrix24.server_response``) for commands of a batch the portal refused
+ErrorInServerResponseException = BatchError
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -186,6 +186,10 @@ class ClientRetries:
         self.notify()
         return self.failure
 
+    def rebind(self) -> None:
+        """Forget a closed event loop's waiters and probe (see :meth:`.Transport.bind`)."""
+        self._changed, self.probing = None, False
+
     def notify(self) -> None:
         """Wake the requests waiting in :meth:`changed`."""
         changed, self._changed = self._changed, None

@@ -50,7 +50,7 @@ class Bitrix:
         ID_list: Iterable[Any],
         ID_field_name: str = "ID",
         params: Mapping[str, Any] | None = None,
-    ) -> dict[Any, Any]:
+    ) -> dict[str, Any]:
         return self._loop.run(self.aio.get_by_ID(method, ID_list, ID_field_name, params))
 
     def list_and_get(
@@ -58,7 +58,7 @@ class Bitrix:
         method_branch: str,
         ID_field_name: str = "ID",
         filter: Mapping[str, Any] | None = None,
-    ) -> dict[Any, Any]:
+    ) -> dict[str, Any]:
         return self._loop.run(self.aio.list_and_get(method_branch, ID_field_name, filter))
 
     def call(
@@ -84,6 +84,10 @@ class Bitrix:
 
     def call_batch(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._loop.run(self.aio.call_batch(params))
+
+    def request(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """See :meth:`BitrixAsync.request`."""
+        return self._loop.run(self.aio.request(method, params))
 
     def slow(self, max_concurrent_requests: int = 1) -> _Slow:
         return self.aio.slow(max_concurrent_requests)

@@ -26,7 +26,7 @@ import aiohttp
 
 from .auth import Auth
 from .decoding import DECODERS, excerpt
-from .encoding import to_form
+from .encoding import to_form, to_json
 from .error_codes import error_from_response
 from .errors import (
     BitrixAPIError,
@@ -54,6 +54,9 @@ _SEND_PASSES = 3
 #: bodies from this size on are parsed in turn (a page of 50 full rows is ~100 KB; small answers parse
 #: in microseconds and keep their place)
 _LARGE_BODY = 16_384
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
 
 SSLOption = bool | ssl_module.SSLContext | str
 
@@ -93,6 +96,10 @@ class ConcurrencyGate:
             self.limit = max(1, limit)
             self._condition().notify_all()
 
+    def rebind(self) -> None:
+        """Forget a closed event loop's requests and condition (see :meth:`Transport.bind`)."""
+        self.active, self._changed = 0, None
+
 
 class Transport:
     def __init__(
@@ -119,6 +126,24 @@ class Transport:
         self._ssl = ssl_context(ssl)
         self._decoder = DECODERS[settings.json_decoder]
         self._decoding = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> None:
+        """Follow the running event loop once the one the client ran on is closed (``asyncio.run``
+        twice, a test per loop): the session, the gate and the locks belonged to the closed loop.
+        While that loop still runs, nothing changes."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop or (self._loop is not None and not self._loop.is_closed()):
+            return
+        if self._loop is not None:
+            if self._own_session and self._session is not None:
+                _forget(self._session)
+                self._session = None
+            self.gate.rebind()
+            self._decoding = asyncio.Lock()
+            self.retries.rebind()
+            self.auth.rebind()
+        self._loop = loop
 
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -142,6 +167,7 @@ class Transport:
         *,
         write: bool | None = None,
         retry_unknown: bool = False,
+        json: bool = False,
     ) -> Any:
         """POST ``method`` and return the decoded body of a successful answer.
 
@@ -152,8 +178,10 @@ class Transport:
         writes, :func:`.writes.writes`). A write that failed after it may have run is not sent
         again but raises :class:`OutcomeUnknown`; ``retry_unknown=True`` (the caller declares it
         safe to repeat) retries it under the attempt budget, and raises :class:`OutcomeUnknown`
-        only when the budget is spent.
+        only when the budget is spent. ``json=True`` sends the parameters as a JSON body as they are
+        (``call(..., raw=True)``), not in the client's encoding.
         """
+        self.bind()
         methods = tuple(budget_methods) or (method,)
         writing = writes(methods) if write is None else write
         retry = self.retries.start()
@@ -165,7 +193,7 @@ class Transport:
             auth_params, generation = await self.auth.params()
             tried = len(sent)
             try:
-                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent)
+                payload = await self._attempt(method, {**params, **auth_params}, methods, retry, sent, json)
                 if validate is not None:
                     validate(payload)
                 return payload
@@ -211,16 +239,17 @@ class Transport:
         methods: Sequence[str],
         retry: RequestRetries,
         sent: list[float],
+        json: bool = False,
     ) -> Any:
         async with self.gate, retry.attempt():
             if self.settings.respect_velocity_policy:
                 self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
             self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
             generation = self.throttle.bucket.generation
-            body = to_form(params)
+            body = to_json(params) if json else to_form(params)
             sent.append(self.clock.monotonic())
             try:
-                payload = await self._post(method, body)
+                payload = await self._post(method, body, _JSON if json else _FORM)
             except QueryLimitExceeded:
                 self.throttle.bucket.on_query_limit(generation)
                 raise
@@ -229,9 +258,9 @@ class Transport:
             self.throttle.budget.record(method, payload.get("time"))
         return payload
 
-    async def _post(self, method: str, body: bytes) -> Any:
+    async def _post(self, method: str, body: bytes, content_type: str) -> Any:
         session = await self.session()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers = {"Content-Type": content_type}
         self.stats.http_requests += 1
         try:
             async with session.post(self.auth.url(method), data=body, headers=headers, ssl=self._ssl) as resp:
@@ -282,6 +311,15 @@ class Transport:
         stats.json_bodies[parser] += 1
         stats.json_bytes += len(raw)
         return payload
+
+
+def _forget(session: aiohttp.ClientSession) -> None:
+    """Mark a closed loop's session closed without awaiting it: its connections ended with the loop
+    (``_close`` only marks a connector whose loop is closed; otherwise both warn when collected)."""
+    connector = session.connector
+    session.detach()
+    if connector is not None:
+        connector._close()
 
 
 def _unknown(method: str, error: BitrixError, sent_at: float) -> OutcomeUnknown:

@@ -427,13 +427,13 @@ class Bitrix24Hook(BaseHook):
         One ``start=-1`` list call; see :class:`ChangeCheck`.
         """
         check = ChangeCheck(method, cursor_field, normalize_watermark(watermark), filter, call_params, lag)
-        answer = self.get_client().call(method, check.params(), raw=True)
+        answer = self.get_client().request(method, check.params())
         return check.evaluate(answer)
 
     @staticmethod
     async def acheck_changes(client: BitrixAsync, check: ChangeCheck) -> dict[str, Any] | None:
         """Async twin of :meth:`check_changes` on a client from :meth:`aget_client`."""
-        answer = await client.call(check.method, check.params(), raw=True)
+        answer = await client.request(check.method, check.params())
         return check.evaluate(answer)
 
     def redact(self, text: str) -> str:

@@ -106,9 +106,9 @@ class ChangeCheck:
         )
 
     def evaluate(self, answer: Any) -> dict[str, Any] | None:
-        """``{"watermark", "newest", "count"}`` from the whole answer of the list call (``raw=True``),
-        or ``None`` when nothing changed. ``newest`` is the newest change seen, ``watermark`` where
-        the next check may start (see the class docstring).
+        """``{"watermark", "newest", "count"}`` from the whole answer of the list call (the client's
+        ``request()``), or ``None`` when nothing changed. ``newest`` is the newest change seen,
+        ``watermark`` where the next check may start (see the class docstring).
 
         Rows whose cursor is not after the watermark are not counted (a portal ignoring an unknown
         filter field would otherwise report every record as changed).

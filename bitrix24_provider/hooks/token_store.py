@@ -111,9 +111,7 @@ class TokenStore:
 
             Variable.set(self.key, tokens.to_json(), description=description)
             return
-        from airflow.models.variable import Variable as DbVariable
-
-        DbVariable.set(self.key, tokens.to_json(), description=description)
+        _write_variable_row(self.key, tokens.to_json(), description)
 
     def _variable_holds(self, tokens: StoredTokens) -> bool:
         """Read back: is the written pair (or a newer one) what the next reader gets?
@@ -143,6 +141,30 @@ class TokenStore:
             name = type(error).__name__
             self.log.debug("Cannot update connection %s in the metadata database: %s", self.conn_id, name)
             return False
+
+
+def _write_variable_row(key: str, value: str, description: str) -> None:
+    """Insert or update the Variable's row in the metadata database (outside the task runtime,
+    where the SDK's ``Variable.set`` has no API server to talk to). Through the ORM model, not the
+    deprecated ``airflow.models.Variable.set``; the model encrypts the value with the Fernet key."""
+    from airflow.models.variable import Variable as DbVariable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in (1, 2):  # another process may insert the same key in between
+        try:
+            with create_session() as session:
+                row = session.scalar(select(DbVariable).where(DbVariable.key == key))
+                if row is None:
+                    session.add(DbVariable(key=key, val=value, description=description))  # type: ignore[no-untyped-call]
+                else:
+                    row.set_val(value)
+                    row.description = description
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
 
 
 def _update_connection_row(conn_id: str, tokens: StoredTokens) -> bool:

@@ -46,15 +46,16 @@ def as_key(value: Any, argument: str = "primary_key") -> tuple[str, ...]:
     raise ValueError(f"{argument} must be a field name or a list of field names, got {value!r}")
 
 
-def as_lag(value: Any) -> timedelta:
+def as_lag(value: Any, argument: str = "lag") -> timedelta:
+    """A non-negative duration from a timedelta or seconds."""
     if isinstance(value, timedelta):
         lag = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         lag = timedelta(seconds=value)
     else:
-        raise ValueError(f"lag must be a timedelta or seconds, got {value!r}")
+        raise ValueError(f"{argument} must be a timedelta or seconds, got {value!r}")
     if lag < timedelta(0):
-        raise ValueError(f"lag must not be negative, got {value!r}")
+        raise ValueError(f"{argument} must not be negative, got {value!r}")
     return lag
 
 

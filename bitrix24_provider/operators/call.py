@@ -7,6 +7,7 @@ A thin adapter over the client's ``call()``; the results table lives in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -18,13 +19,15 @@ from bitrix24_provider.client.external_keys import ExternalKey
 from bitrix24_provider.client.redact import scrub
 from bitrix24_provider.client.writes import is_write
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
-from bitrix24_provider.operators.arguments import DEFAULT, decode, templated, with_retry_policy
+from bitrix24_provider.operators.arguments import DEFAULT, as_lag, decode, templated, with_retry_policy
+from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
 from bitrix24_provider.operators.links import Bitrix24ListLink
 from bitrix24_provider.staging.call_results import CallOutcomes, read_items, write_results
 from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.identifiers import TableName, check_identifier
+from bitrix24_provider.staging.progress_log import DEFAULT_INTERVAL, ProgressLog, call_with_progress, count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -122,6 +125,9 @@ class Bitrix24CallOperator(BaseOperator):
     :param xcom_max_items: the largest number of results returned through XCom.
     :param bitrix24_conn_id: the Bitrix24 connection (templated).
     :param client_kwargs: client arguments, see :class:`~bitrix24_provider.hooks.bitrix24.Bitrix24Hook`.
+    :param progress_interval: seconds (or a timedelta) between progress lines in the task log while
+        the items are sent (``1,200 of 5,000 items (24%), 24 requests, 300 items/s, ETA 13 s``); a
+        line also after every tenth of the items, and a last one.
     """
 
     template_fields: Sequence[str] = (
@@ -155,6 +161,7 @@ class Bitrix24CallOperator(BaseOperator):
         bitrix24_conn_id: str = Bitrix24Hook.default_conn_name,
         client_kwargs: dict[str, Any] | None = None,
         retry_policy: Any = DEFAULT,
+        progress_interval: timedelta | float = DEFAULT_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**with_retry_policy(kwargs, retry_policy))
@@ -171,6 +178,7 @@ class Bitrix24CallOperator(BaseOperator):
         self.xcom_max_items = xcom_max_items
         self.bitrix24_conn_id = bitrix24_conn_id
         self.client_kwargs = client_kwargs
+        self.progress_interval = as_lag(progress_interval, "progress_interval").total_seconds()
         self._validate()
 
     def _validate(self) -> None:
@@ -249,7 +257,7 @@ class Bitrix24CallOperator(BaseOperator):
                     f"{len(items)} items exceed xcom_max_items={self.xcom_max_items}: set sql_conn_id and "
                     "results_table to store the results, or raise xcom_max_items"
                 )
-            self.log.info("Calling %s for %s items", self.method, len(items))
+            self.log.info("Calling %s for %s", self.method, count(len(items), "items"))
             done = CallOutcomes(self.method, self._call(hook, items, external_key))
             try:
                 summary = done.summary()
@@ -265,6 +273,9 @@ class Bitrix24CallOperator(BaseOperator):
                     reason = f"failed after the call: {type(error).__name__}: {error}"
                     raise Bitrix24WriteError(self.method, len(items), [], (), reason) from error
                 raise
+        except Exception as error:
+            report_failure(self.log, error, self.bitrix24_conn_id)
+            raise
         finally:
             hook.close()
             if db is not None:
@@ -286,7 +297,10 @@ class Bitrix24CallOperator(BaseOperator):
                 unknown={f"c{n}": done.outcomes[n] for n in done.unknown},
             )
             error_class = Bitrix24WriteError if done.wrote else Bitrix24CallError
-            raise error_class(self.method, len(items), failures, done.unknown) from cause
+            failed = error_class(self.method, len(items), failures, done.unknown)
+            first = done.outcomes[(done.failed if failures else done.unknown)[0]]
+            report_failure(self.log, failed, self.bitrix24_conn_id, cause=first)
+            raise failed from cause
         return summary
 
     def _call(
@@ -297,14 +311,23 @@ class Bitrix24CallOperator(BaseOperator):
         if not items:
             return []
         client = bitrix24_client(hook)
-        sent = client.stats.http_requests
+        stats = client.stats
+        sent, answered = stats.http_requests, stats.commands
+        clock = client.aio.clock
         try:
-            outcomes = client.call(
-                self.method,
-                items,
-                return_errors=True,
-                retry_unknown=self.retry_unknown,
-                external_key=external_key,
+            outcomes = call_with_progress(
+                lambda: client.call(
+                    self.method,
+                    items,
+                    return_errors=True,
+                    retry_unknown=self.retry_unknown,
+                    external_key=external_key,
+                ),
+                ProgressLog("items", interval=self.progress_interval, clock=clock.monotonic),
+                len(items),
+                done=lambda: stats.commands - answered,
+                requests=lambda: stats.http_requests - sent,
+                time_scale=clock.time_scale,
             )
         except Exception as error:
             if is_write(self.method) and client.stats.http_requests > sent:

@@ -1,7 +1,7 @@
 """The default ``retry_policy`` of the Bitrix24 operators (Airflow 3.3+).
 
 * Authentication, permission, unknown-method and parameter errors (``AuthError``, ``AccessDenied``,
-  ``MethodNotFound``, ``InvalidParams``, ``InvalidItem``) and the operators' own configuration errors
+  ``MethodNotFound``, ``InvalidParams``, ``InvalidArgument``) and the operators' own configuration errors
   fail the task at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
   ``sql_conn_id`` connection, a connection type whose provider is not installed, a ``sql_conn_id``
   that is not a SQL connection, and arguments, connection fields or ``client_kwargs`` our checks

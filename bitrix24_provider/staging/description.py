@@ -107,14 +107,14 @@ def required_fields_call(method: str, params: Mapping[str, Any]) -> tuple[str, d
 
 
 def describe(client: Any, method: str, params: Mapping[str, Any]) -> FieldsDescription:
-    """Call the ``.fields`` method of *method* once (``raw=True``, for its ``time`` block).
+    """Call the ``.fields`` method of *method* once (``request()``, for its ``time`` block).
 
     A failure after the client's own retries is logged once and raised as the client's typed error:
     the load stops before any list request and before the target database is touched.
     """
     fields_method, fields_params = required_fields_call(method, params)
     try:
-        answer = client.call(fields_method, fields_params, raw=True)
+        answer = client.request(fields_method, fields_params)
     except BitrixError as error:
         log.error("Cannot describe the fields of %s: %s failed (%s)", method, fields_method, error)
         raise

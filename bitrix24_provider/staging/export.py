@@ -8,6 +8,9 @@ chunk the checkpoint records, per range, that id and the range's end; a retry wi
 parameters continues in the same staging table by passing those ranges back to the client. With
 Airflow's ``task_state_store`` the checkpoint is written right after the commit, so at most one chunk
 is read again; the staging table's primary key absorbs the repeat.
+
+Progress: every page also goes to an :class:`~.progress_log.ExportProgress`, which logs a line every
+``progress_interval`` seconds and every tenth of the rows it estimates from the id ranges.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..client.families import family_of
 from ..client.listing import keyset_plan
 from .errors import MissingKeyError
 from .incremental import CursorField, format_time, parse_time
+from .progress_log import DEFAULT_INTERVAL, Clock, ExportProgress, ProgressLog, clock_of
 from .sink import Finished, Progress, Row, Sink
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ class ExportRequest:
     :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
     :param started_at: the portal's time when this export began (see :func:`portal_time`); a resumed
         export keeps the one of its first try.
+    :param progress_interval: seconds between progress lines in the log (on the client's clock).
     """
 
     method: str
@@ -50,6 +55,7 @@ class ExportRequest:
     resumable: bool = False
     fingerprint: str = ""
     started_at: str | None = None
+    progress_interval: float = DEFAULT_INTERVAL
 
 
 @dataclass
@@ -69,7 +75,7 @@ def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
 def portal_time(client: Any) -> str:
     """The portal's current time (ISO 8601 with its offset, whole seconds), from its own clock: the
     ``time`` block of a ``server.time`` answer, else its result."""
-    answer = client.call("server.time", raw=True)
+    answer = client.request("server.time")
     block = answer.get("time") if isinstance(answer, Mapping) else None
     moment = parse_time(block.get("date_start")) if isinstance(block, Mapping) else None
     if moment is None:
@@ -181,8 +187,10 @@ def run_export(
     *,
     resume: Mapping[str, Any] | None = None,
     throttle_state: Callable[[], Any] | None = None,
+    clock: Clock | None = None,
 ) -> ExportResult:
-    """Export *request* into *sink*; *resume* is the checkpoint of an earlier try to continue from.
+    """Export *request* into *sink*; *resume* is the checkpoint of an earlier try to continue from;
+    *clock* times the progress lines (default: the client's).
 
     Nothing is published unless every page arrived: on any error the sink is left unpublished and the
     exception propagates (the caller decides whether to keep the staging data for a retry).
@@ -201,13 +209,29 @@ def run_export(
             progress.chunks,
         )
     chunker = _Chunker(request, sink, progress, throttle_state)
+    lines = ProgressLog(
+        interval=request.progress_interval, clock=clock or clock_of(client), done=progress.rows_read
+    )
+    stats = getattr(client, "stats", None)
+    reporter = ExportProgress(
+        lines,
+        chunker.id_field,
+        progress,
+        requests=(lambda: int(stats.http_requests)) if stats is not None else None,
+    )
+
+    def on_ranges(ranges: list[tuple[int, int | None]] | None) -> None:
+        reporter.on_ranges(ranges)
+        if chunker.checkpointing:
+            chunker.tracker.on_ranges(ranges)
+
     buffer: list[Row] = []
-    on_ranges = chunker.tracker.on_ranges if chunker.checkpointing else None
     pages = client.iter_all(request.method, dict(request.params), ranges=ranges, on_ranges=on_ranges)
     try:
         for page in pages:
             progress.pages += 1
             progress.rows_read += len(page)
+            reporter.page(page)
             buffer.extend(page)
             if len(buffer) >= request.chunk_rows:
                 chunker.flush(buffer)
@@ -217,5 +241,6 @@ def run_export(
         close = getattr(pages, "close", None)
         if close is not None:
             close()
+    reporter.finish()
     finished = sink.finish(progress)
     return ExportResult(finished=finished, progress=progress, resumed=resumed)

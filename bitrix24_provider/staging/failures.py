@@ -1,6 +1,6 @@
 """Which failures a retry can fix.
 
-*Permanent*: authentication, permissions, an unknown method, rejected parameters or items and the
+*Permanent*: authentication, permissions, an unknown method, rejected parameters, arguments or items and the
 export's own configuration errors (:class:`StagingConfigError`, also for connections the operators
 cannot use); trying again cannot help. Writes whose outcome is unknown are permanent too: trying
 again may write twice. *Operating block*: the method used up its server-time budget
@@ -16,7 +16,7 @@ from ..client.errors import (
     AccessDenied,
     AuthError,
     BatchError,
-    InvalidItem,
+    InvalidArgument,
     InvalidParams,
     MethodNotFound,
     OperationTimeLimit,
@@ -27,7 +27,7 @@ from .errors import StagingConfigError
 PERMANENT: tuple[type[BaseException], ...] = (
     AuthError,
     InvalidParams,
-    InvalidItem,
+    InvalidArgument,
     MethodNotFound,
     AccessDenied,
     StagingConfigError,

@@ -45,6 +45,7 @@ from .file_sink import FileSink
 from .frame_sink import FrameSink
 from .identifiers import TableName
 from .incremental import Bounds, CursorField, apply_bounds, format_time, interval_wait, resolve_bounds
+from .progress_log import DEFAULT_INTERVAL
 from .sink import ColumnPolicy, Finished, Progress, Sink
 from .sql_sink import SqlSink, WriteDisposition
 from .sync_state import ResumeTable, StateKey, TaskKey
@@ -75,6 +76,8 @@ class GetAllSpec:
     #: against it; ``values``: no ``.fields`` call, types from the values, names not checked
     column_types: ColumnTypes = "fields"
     allow_column_drop: bool = False
+    #: seconds between progress lines (and at least every tenth of the estimated rows)
+    progress_interval: float = DEFAULT_INTERVAL
 
     @property
     def cursor(self) -> CursorField | None:
@@ -265,7 +268,13 @@ class GetAllJob:
             assert spec.df_callable is not None
             sink = FrameSink(spec.df_callable, kinds, spec.column_policy)
         request = ExportRequest(
-            spec.method, params, spec.primary_key, spec.cursor, spec.chunk_rows, started_at=started_at
+            spec.method,
+            params,
+            spec.primary_key,
+            spec.cursor,
+            spec.chunk_rows,
+            started_at=started_at,
+            progress_interval=spec.progress_interval,
         )
         try:
             result = run_export(client, request, sink)
@@ -323,7 +332,8 @@ class GetAllJob:
                 if run.try_number > 1 and previous.get("ranges") is not None and sink.start(previous):
                     resume = previous
             if resume is None:
-                log.info("Discarding the checkpoint of an earlier try (staging %s)", previous.get("staging"))
+                staging = previous.get("staging") or "none"
+                log.info("Discarding the checkpoint of an earlier try (staging %s)", staging)
                 sink.drop_stale(previous)
                 checkpoint.clear(None)
         if resume is None:
@@ -347,13 +357,7 @@ class GetAllJob:
                 bounds = resolve_bounds(sink.read_high_water(), spec.lag, interval)
                 started_at = _await_interval_end(client, bounds, started_at)
                 params = {**params, "filter": apply_bounds(params.get("filter"), cursor, bounds)}
-                log.info(
-                    "Incremental %s from %s to %s (%s)",
-                    spec.method,
-                    bounds.lower,
-                    bounds.upper,
-                    bounds.source,
-                )
+                log.info("Incremental %s: %s", spec.method, bounds.describe(cursor.request))
         request = ExportRequest(
             spec.method,
             params,
@@ -363,6 +367,7 @@ class GetAllJob:
             resumable=resumable,
             fingerprint=fp,
             started_at=started_at,
+            progress_interval=spec.progress_interval,
         )
         try:
             result = run_export(

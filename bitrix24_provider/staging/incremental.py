@@ -96,7 +96,25 @@ def later(a: str | None, b: str | None) -> str | None:
 class Bounds:
     lower: str | None  # inclusive
     upper: str | None  # exclusive
-    source: str  # "state", "data_interval" or "full"
+    source: str  # "state", "data_interval", "full" or "resume"
+
+    def describe(self, cursor: str) -> str:
+        """What the run reads, for the log (never a bare None): ``rows with DATE_MODIFY >=
+        2026-01-01T00:00:00+03:00 (the stored watermark minus lag)``."""
+        why = {
+            "state": "the stored watermark minus lag",
+            "data_interval": "the data interval",
+            "resume": "continuing the earlier try",
+        }.get(self.source, "no watermark stored yet")
+        if self.lower is not None and self.upper is not None:
+            rows = f"rows with {self.lower} <= {cursor} < {self.upper}"
+        elif self.lower is not None:
+            rows = f"rows with {cursor} >= {self.lower}"
+        elif self.upper is not None:
+            rows = f"rows with {cursor} < {self.upper}"
+        else:
+            rows = "every row"
+        return f"{rows} ({why})"
 
 
 def resolve_bounds(

@@ -3,13 +3,17 @@ writes under faults (never sent twice, every item's outcome told truthfully)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bitrix24_provider.client import (
     BatchError,
+    BitrixAPIError,
     BitrixAsync,
     ClientSettings,
     NotFound,
+    OAuthCredentials,
     OutcomeUnknown,
     QueryLimitExceeded,
     RetryPolicy,
@@ -38,7 +42,7 @@ async def test_call_many_keeps_input_order(portal: Portal) -> None:
         got = await bx.get_by_ID("crm.deal.get", list(new_ids))
     assert isinstance(new_ids, tuple)
     assert len(new_ids) == 120
-    assert [got[i]["TITLE"] for i in new_ids] == titles
+    assert [got[str(i)]["TITLE"] for i in new_ids] == titles
     assert (await portal.stats())["http_requests"] == 6  # 3 batches to add, 3 to read
 
 
@@ -101,6 +105,45 @@ async def test_raw_call_returns_the_whole_answer(portal: Portal) -> None:
         answer = await bx.call("crm.deal.list", {"select": ["ID"], "start": 0}, raw=True)
     assert answer["total"] == 3000
     assert "time" in answer
+
+
+async def test_raw_sends_json_as_given_with_null_and_positional_parameters(make_portal: MakePortal) -> None:
+    """fast_bitrix24's ``call(method, items, raw=True)`` posts ``items`` as JSON unchanged: ``None``
+    arrives as null and a list as positional parameters (``task.commentitem.add`` with
+    ``[123, {...}]``); ``request()`` sends the same in the client's encoding."""
+    portal: Portal = await make_portal(deals=3, tasks=2)
+    seen: list[tuple[str, dict[str, Any]]] = []
+    portal.emulator.portal.before_command = lambda method, params: seen.append((method, params))
+    deal, task = (await portal.ids())[0], (await portal.ids("task"))[0]
+    fields = {"COMMENTS": None, "OPENED": False}
+    async with BitrixAsync(portal.webhook, verbose=False) as bx:
+        answer = await bx.call("crm.deal.update", {"id": deal, "fields": fields}, raw=True)
+        with pytest.raises(BitrixAPIError, match="taskId"):  # it reads taskId by name: the list went as 0, 1
+            await bx.call("tasks.task.get", [task, {"select": ["ID"]}], raw=True)
+        whole = await bx.request("crm.deal.update", {"id": deal, "fields": fields})
+    assert answer["result"] is True and "time" in answer
+    assert seen[0] == ("crm.deal.update", {"id": deal, "fields": {"COMMENTS": None, "OPENED": False}})
+    assert seen[1] == ("tasks.task.get", {"0": task, "1": {"select": ["ID"]}})
+    assert seen[2][1]["fields"] == {"COMMENTS": "", "OPENED": "N"}
+    assert whole["result"] is True and "time" in whole
+
+
+async def test_raw_positional_parameters_carry_the_oauth_token(make_portal: MakePortal) -> None:
+    portal: Portal = await make_portal(deals=3, tasks=2)
+    seen: list[dict[str, Any]] = []
+    portal.emulator.portal.before_command = lambda method, params: seen.append(params)
+    config = portal.emulator.config
+    oauth = OAuthCredentials(
+        portal.emulator.oauth_url,
+        config.client_id,
+        config.client_secret,
+        config.refresh_token,
+        oauth_server=portal.emulator.token_url,
+    )
+    async with BitrixAsync(oauth=oauth, verbose=False) as bx:
+        with pytest.raises(BitrixAPIError, match="taskId"):
+            await bx.call("tasks.task.get", [5, None], raw=True)
+    assert [{k: v for k, v in params.items() if k != "auth"} for params in seen] == [{"0": 5, "1": None}]
 
 
 # -- writes under faults: no duplicates, truthful outcomes ----------------------------------------

@@ -7,6 +7,7 @@ port and check that it reads back exactly the structure that was meant.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -24,6 +25,7 @@ from bitrix24_provider.client.encoding import (
     encode_params,
     encode_value,
     to_form,
+    to_json,
     to_query,
 )
 
@@ -206,7 +208,14 @@ def test_batch_params_sends_halt_as_int_and_checks_keys() -> None:
     assert batch_params(cmd) == {"halt": 0, "cmd": cmd}
     assert batch_params(cmd, halt=True)["halt"] == 1
     assert "halt=0" in to_query(batch_params(cmd)).split("&")
-    for bad in ("0", "12", "", "a-b", "a|b", "p[0]"):
+    for good in (
+        "0",
+        "12",
+        "a-b",
+        "cmd_1.x",
+    ):  # numeric keys come back by position (tests/client/test_shapes.py)
+        assert list(batch_params({good: "user.current"})["cmd"]) == [good]
+    for bad in ("", "a|b", "p[0]", "a b", "$x"):
         with pytest.raises(ValueError, match="batch command key"):
             batch_params({bad: "user.current"})
 
@@ -335,3 +344,24 @@ def test_php_batch_command_reads_back_what_was_meant(
     body = php.parse_str(to_query(batch_params({"cmd_0": cmd})))
     assert body["cmd"]["cmd_0"] == cmd
     assert php.parse_batch_command(body["cmd"]["cmd_0"]) == (method, meant)
+
+
+def test_raw_json_keeps_values_as_given() -> None:
+    """``call(..., raw=True)``: JSON as fast_bitrix24 posts it, with times and decimals as text."""
+    body = {
+        "0": 5,
+        "1": {"X": None, "Y": True, "Z": [1.5, "a"]},
+        "at": datetime(2026, 1, 2, tzinfo=timezone.utc),
+    }
+    assert json.loads(to_json(body)) == {
+        "0": 5,
+        "1": {"X": None, "Y": True, "Z": [1.5, "a"]},
+        "at": "2026-01-02T00:00:00+00:00",
+    }
+    assert to_json({"d": Decimal("1.50"), "t": "ё"}) == '{"d":"1.50","t":"ё"}'.encode()
+    with pytest.raises(TypeError, match="naive datetime"):
+        to_json({"at": datetime(2026, 1, 2)})
+    with pytest.raises(TypeError, match="set"):
+        to_json({"x": {1}})
+    with pytest.raises(ValueError, match="Out of range float"):
+        to_json({"x": float("nan")})

@@ -15,6 +15,8 @@ from bitrix24_provider.client.error_codes import error_from_response
 from bitrix24_provider.client.errors import is_retryable
 from bitrix24_provider.client.redact import SECRETS, register_secret
 
+from .conftest import Portal
+
 WEBHOOK = "https://portal.bitrix24.com/rest/7/s3cr3tw3bh00kc0de/crm.deal.list"
 
 
@@ -60,6 +62,8 @@ RETRYABLE = {
     e.BatchError: False,
     e.OutcomeUnknown: False,
     e.InvalidItem: False,
+    e.InvalidArgument: False,
+    e.ArgumentTypeError: False,
 }
 
 
@@ -84,9 +88,10 @@ def test_hierarchy() -> None:
         e.NotFound,
     ):
         assert issubclass(cls, e.BitrixAPIError)
-    for cls in (e.TransportError, e.IncompleteResultError, e.BatchError, e.OutcomeUnknown, e.InvalidItem):
+    for cls in (e.TransportError, e.IncompleteResultError, e.BatchError, e.OutcomeUnknown, e.InvalidArgument):
         assert not issubclass(cls, e.BitrixAPIError)
-    assert issubclass(e.InvalidItem, ValueError)
+    assert issubclass(e.InvalidItem, e.InvalidArgument) and issubclass(e.InvalidItem, ValueError)
+    assert issubclass(e.ArgumentTypeError, e.InvalidArgument) and issubclass(e.ArgumentTypeError, TypeError)
     for cls in (e.PortalUnreachable, e.UnexpectedAnswer):
         assert issubclass(cls, e.TransportError)
 
@@ -141,10 +146,11 @@ def test_registered_secrets_never_reach_exception_texts(registered: str) -> None
     incomplete = e.IncompleteResultError("m", detail=f"page {registered}")
     unknown = e.OutcomeUnknown("crm.deal.add", f"timeout at {WEBHOOK} with {registered}", index=3)
     item = e.InvalidItem(2, f"bad key {registered}")
+    argument = e.ArgumentTypeError("get_all", f"params['{registered}']", f"got str {registered!r}")
     batch = e.BatchError({"p0": api}, unknown={"p1": unknown})
     unreachable = e.PortalUnreachable("portal.example", 443, f"refused {registered}")
     unexpected = e.UnexpectedAnswer(200, "text/html", 9, f"<title>{registered}")
-    for err in (api, transport, incomplete, unknown, item, batch, unreachable, unexpected):
+    for err in (api, transport, incomplete, unknown, item, argument, batch, unreachable, unexpected):
         assert registered not in str(err)
         assert registered not in repr(err)
 
@@ -197,6 +203,8 @@ def test_batch_error_keeps_per_command_errors_and_results() -> None:
         e.BatchError({"p0": error_from_response(None, body("", "Not found"), "m")}, {"p1": True}),
         e.OutcomeUnknown("crm.deal.add", "ServerDisconnectedError", index=4, sent_at=1.5),
         e.InvalidItem(3, "fields[ORIGIN_ID] is empty"),
+        e.InvalidArgument("get_all", "params['start']", "is not accepted: get_all() pages by itself"),
+        e.ArgumentTypeError("get_by_ID", "ID_list[0]", "must be an id, got list ['a']"),
         e.BatchError({}, {"c0": 1}, unknown={"c1": e.OutcomeUnknown("crm.deal.add", "timeout", index=1)}),
     ],
     ids=lambda err: type(err).__name__,
@@ -220,3 +228,19 @@ def test_client_foundation_imports_nothing_from_airflow_or_the_emulator() -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_fast_bitrix24s_name_catches_refused_commands(portal: Portal) -> None:
+    """fast_bitrix24 raises ``ErrorInServerResponseException`` when the portal refused commands of a
+    batch (``get_by_ID``, ``call()`` of many, ``call_batch``); catching it by that name still works."""
+    from bitrix24_provider.client import BitrixAsync, ErrorInServerResponseException
+
+    ids = await portal.ids()
+    async with BitrixAsync(portal.webhook, verbose=False) as bx:
+        with pytest.raises(ErrorInServerResponseException) as by_id:
+            await bx.get_by_ID("crm.deal.get", [ids[0], 999_999_999])
+        with pytest.raises(ErrorInServerResponseException):
+            await bx.call("crm.deal.get", [{"id": ids[0]}, {"id": 0}])
+        with pytest.raises(ErrorInServerResponseException):
+            await bx.call_batch({"halt": 0, "cmd": {"a": "crm.deal.get?id=0"}})
+    assert list(by_id.value.errors) == ["i1"] and list(by_id.value.results) == ["i0"]

@@ -87,8 +87,8 @@ async def test_smart_process_items_with_xml_id(make_portal: MakePortal) -> None:
         )
     ids = {row["xmlId"]: row["id"] for row in rows}
     assert len(rows) == len(ids) == 60
-    assert [o["item"]["id"] for o in outcomes] == [ids[f"x-{n}"] for n in range(60)]
-    assert {o["item"]["xmlId"] for o in outcomes if "title" not in o["item"]}  # some were looked up
+    assert [o["id"] for o in outcomes] == [ids[f"x-{n}"] for n in range(60)]  # unwrapped, looked up too
+    assert {o["xmlId"] for o in outcomes if "title" not in o}  # some were looked up
 
 
 async def test_a_failed_lookup_leaves_the_outcome_unknown(make_portal: MakePortal) -> None:

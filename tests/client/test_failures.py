@@ -42,7 +42,7 @@ async def test_wrong_webhook_fails_at_once_with_auth_error(
 async def test_unknown_method_and_bad_params_are_not_retried(portal: Portal) -> None:
     async with BitrixAsync(portal.webhook, verbose=False) as bx:
         with pytest.raises(MethodNotFound):
-            await bx.call("crm.nosuch.method", {})
+            await bx.call("crm.nosuch.method")
         with pytest.raises(InvalidParams, match="ID is not defined or invalid"):
             await bx.call("crm.deal.get", {"id": "abc"})
         with pytest.raises(NotFound) as missing:
@@ -57,11 +57,11 @@ async def test_transient_failures_are_retried_with_a_budget_per_request(make_por
     portal: Portal = await make_portal(deals=500, faults={"server_error": 1.0})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=1000.0) as bx:
         with pytest.raises(Exception, match=r"INTERNAL_SERVER_ERROR|Internal server error") as raised:
-            await bx.call("profile", {})
+            await bx.call("profile")
         first = bx.stats.http_requests
         assert first == bx.settings.retry.max_attempts
         await portal.configure(faults={"server_error": 0.0})
-        assert await bx.call("profile", {})  # a fresh request gets a fresh budget
+        assert await bx.call("profile")  # a fresh request gets a fresh budget
     assert raised.type.__name__ == "ServerError"
 
 
@@ -145,7 +145,7 @@ async def test_parallel_requests_share_the_unexpected_answer_budget(make_portal:
         assert all(isinstance(error, UnexpectedAnswer) for error in raised.value.errors.values())
         assert (await portal.stats())["http_requests"] <= bx.settings.max_concurrent_requests + 4
         await portal.configure(faults={"html": 0.0})
-        assert await bx.call("profile", {})  # a request started after the client gave up begins anew
+        assert await bx.call("profile")  # a request started after the client gave up begins anew
 
 
 async def test_a_gateway_timeout_page_is_an_unexpected_answer(make_portal: MakePortal) -> None:

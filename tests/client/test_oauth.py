@@ -48,7 +48,7 @@ async def test_a_revoked_refresh_token_is_an_auth_error(portal: Portal) -> None:
     oauth.refresh_token = "revoked"
     async with BitrixAsync(oauth=oauth, verbose=False) as bx:
         with pytest.raises(AuthError) as raised:
-            await bx.call("profile", {})
+            await bx.call("profile")
     assert raised.value.code == "invalid_grant"
     assert "revoked" not in str(raised.value)
 
@@ -57,7 +57,7 @@ async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: 
     # "a" and "b" start from the same refresh token; "a" spends it first
     first = credentials(portal, [])
     async with BitrixAsync(oauth=first, verbose=False) as a:
-        await a.call("profile", {})
+        await a.call("profile")
     asked: list[str] = []
 
     def newer(rejected: str) -> Mapping[str, Any]:
@@ -67,7 +67,7 @@ async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: 
     second = credentials(portal, [])
     second.on_invalid_grant = newer
     async with BitrixAsync(oauth=second, verbose=False) as b:
-        assert (await b.call("profile", {}))["ID"]
+        assert (await b.call("profile"))["ID"]
     assert asked == [portal.emulator.config.refresh_token]
     assert (await portal.stats())["oauth_refreshes"] == 2  # "b" went on with "a"'s refresh token
     assert second.refresh_token not in (first.refresh_token, portal.emulator.config.refresh_token)
@@ -76,7 +76,7 @@ async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: 
 async def test_a_handed_over_access_token_is_used_without_another_rotation(portal: Portal) -> None:
     first = credentials(portal, [])
     async with BitrixAsync(oauth=first, verbose=False) as a:
-        await a.call("profile", {})
+        await a.call("profile")
 
     async def newer(rejected: str) -> Mapping[str, Any]:
         return {"refresh_token": first.refresh_token, "access_token": first.access_token}
@@ -84,7 +84,7 @@ async def test_a_handed_over_access_token_is_used_without_another_rotation(porta
     second = credentials(portal, [])
     second.on_invalid_grant = newer
     async with BitrixAsync(oauth=second, verbose=False) as b:
-        assert (await b.call("profile", {}))["ID"]
+        assert (await b.call("profile"))["ID"]
     assert (await portal.stats())["oauth_refreshes"] == 1
     assert (second.refresh_token, second.access_token) == (first.refresh_token, first.access_token)
 
@@ -108,7 +108,7 @@ async def test_invalid_grant_goes_through_when_nothing_newer_is_handed_over(port
         oauth.on_invalid_grant = reload
         async with BitrixAsync(oauth=oauth, verbose=False) as bx:
             with pytest.raises(expected) as raised:
-                await bx.call("profile", {})
+                await bx.call("profile")
         assert raised.value.code == "invalid_grant"
         assert type(raised.value) is expected
 
@@ -125,9 +125,9 @@ async def test_token_func_is_called_first_and_after_expiry(make_portal: MakePort
             return str((await resp.json())["access_token"])
 
     async with BitrixAsync(portal.emulator.oauth_url, token_func=token_func, verbose=False) as bx:
-        await bx.call("profile", {})
+        await bx.call("profile")
         await asyncio.sleep(2.0)
-        await bx.call("profile", {})
+        await bx.call("profile")
     assert calls == 2
 
 

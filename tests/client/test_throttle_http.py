@@ -27,7 +27,7 @@ async def test_ten_concurrent_get_all_never_overrun_the_bucket(make_portal: Make
 async def test_many_single_calls_are_paced_not_rejected(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, time_scale=20.0)
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=20.0) as bx:
-        await asyncio.gather(*(bx.call("profile", {}) for _ in range(150)))
+        await asyncio.gather(*(bx.call("profile") for _ in range(150)))
         assert bx.stats.bucket_wait_seconds > 0
     stats = await portal.stats()
     assert stats["http_by_status"] == {"200": 150}
@@ -42,7 +42,7 @@ async def test_query_limit_from_another_client_slows_down_and_recovers(make_port
         assert slowed < 2.0  # slowed down after the 503s
         await portal.configure(faults={"query_limit": 0.0})
         for _ in range(45):
-            await bx.call("profile", {})
+            await bx.call("profile")
         assert bx.throttle.bucket.rate > slowed  # and recovers step by step
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
 
@@ -50,11 +50,11 @@ async def test_query_limit_from_another_client_slows_down_and_recovers(make_port
 async def test_throttle_state_carries_over_to_a_new_client(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, time_scale=10.0)
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as first:
-        await asyncio.gather(*(first.call("profile", {}) for _ in range(49)))
+        await asyncio.gather(*(first.call("profile") for _ in range(49)))
         state = first.export_throttle_state()
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as second:
         second.restore_throttle_state(state)
-        await asyncio.gather(*(second.call("profile", {}) for _ in range(20)))
+        await asyncio.gather(*(second.call("profile") for _ in range(20)))
         assert second.stats.bucket_wait_seconds > 0  # without the state it would burst at once
     stats = await portal.stats()
     assert stats["http_by_status"] == {"200": 69}
@@ -80,13 +80,13 @@ async def test_operating_limit_block_waits_for_reset_and_resumes(make_portal: Ma
 async def test_slow_limits_requests_in_flight(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, simulate_cost=True, time_scale=10.0, costs={"base": 0.5})
     async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as bx:
-        await asyncio.gather(*(bx.call("profile", {}) for _ in range(6)))
+        await asyncio.gather(*(bx.call("profile") for _ in range(6)))
         fast = (await portal.stats())["max_in_flight"]
         await portal.reset()
         async with bx.slow(1):
-            await asyncio.gather(*(bx.call("profile", {}) for _ in range(6)))
+            await asyncio.gather(*(bx.call("profile") for _ in range(6)))
         assert (await portal.stats())["max_in_flight"] == 1
         with bx.slow(2):
-            await asyncio.gather(*(bx.call("profile", {}) for _ in range(6)))
+            await asyncio.gather(*(bx.call("profile") for _ in range(6)))
         assert (await portal.stats())["max_in_flight"] == 2
     assert fast > 2

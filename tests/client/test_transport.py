@@ -1,4 +1,5 @@
-"""The transport's order of work when answers come together: requests first, parsing after."""
+"""The transport's order of work when answers come together: requests first, parsing after; the
+event loop it runs on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from bitrix24_provider.client import BitrixAsync, ClientSettings
 from bitrix24_provider.client.decoding import DECODERS
+from bitrix24_provider.emulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture
@@ -70,3 +72,22 @@ async def test_a_request_an_answer_lets_go_is_sent_before_the_next_answer_is_par
     # each chain's second batch goes out as soon as its first answer is parsed, before the other
     # chains' answers (already here) are parsed; parsing them all first leaves the portal idle
     assert events[:8] == ["sent"] * 4 + ["parsed", "sent", "parsed", "sent"]
+
+
+def test_a_client_goes_on_on_the_next_event_loop_once_its_loop_is_closed() -> None:
+    """``asyncio.run`` again with the same client (fast_bitrix24 opens a session per call; its own
+    suite reuses one client across tests' loops): the session, the concurrency gate and the locks of
+    the closed loop are left behind. ``slow(1)`` makes requests wait on the gate in every loop."""
+    with Emulator(EmulatorConfig(deals=120, simulate_cost=False)).in_thread() as portal:
+        bx = BitrixAsync(portal.webhook_url, verbose=False)
+
+        async def run() -> tuple[int, int]:
+            with bx.slow(1):
+                rows, deals = await asyncio.gather(
+                    bx.get_all("crm.deal.list", {"select": ["ID"]}),
+                    bx.call("crm.deal.get", [{"id": 0}, {"id": 0}], return_errors=True),
+                )
+            return len(rows), len(deals)
+
+        assert [asyncio.run(run()) for _ in range(3)] == [(120, 2)] * 3
+        asyncio.run(bx.close())

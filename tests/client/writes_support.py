@@ -81,7 +81,7 @@ def truthful(
     assert len(succeeded) + len(failed) + len(unknown) == len(expected)
     for n in succeeded:
         result = outcomes[n]
-        found = result["item"]["id"] if isinstance(result, dict) else result
+        found = result["id"] if isinstance(result, dict) else result  # crm.item.add: the item
         assert made.get(expected[n]) == [found], (n, result)
     assert not [n for n in failed if expected[n] in made]
     assert all(outcomes[n].index == n for n in unknown)

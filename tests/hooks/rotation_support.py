@@ -27,10 +27,20 @@ def stored_tokens(conn_id: str) -> dict[str, Any] | None:
 
 
 def store_tokens(conn_id: str, tokens: dict[str, Any]) -> None:
-    """Write Variable ``bitrix24_oauth_token_<conn_id>`` as another process would have."""
+    """Write Variable ``bitrix24_oauth_token_<conn_id>`` as another process would have: its row, with
+    the ORM (``airflow.models.Variable.set`` is deprecated and, called from a thread of a task or
+    trigger runner, would go through this process's supervisor instead)."""
     from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
 
-    Variable.set(f"bitrix24_oauth_token_{conn_id}", json.dumps(tokens))
+    key = f"bitrix24_oauth_token_{conn_id}"
+    with create_session() as session:
+        row = session.scalar(select(Variable).where(Variable.key == key))
+        if row is None:
+            session.add(Variable(key=key, val=json.dumps(tokens)))
+        else:
+            row.set_val(json.dumps(tokens))
 
 
 def delete_stored_tokens(conn_id: str) -> None:

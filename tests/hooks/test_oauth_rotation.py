@@ -4,7 +4,6 @@ database here): racing hooks, a spent token, a re-authorized connection, an unre
 from __future__ import annotations
 
 import asyncio
-import json
 import pickle
 import time
 
@@ -14,7 +13,7 @@ from bitrix24_provider.client import AuthError
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook, OAuthReauthorizationRequired
 from bitrix24_provider.hooks.oauth_tokens import fingerprint
 from bitrix24_provider.operators.retry import decide
-from tests.hooks.rotation_support import fresh_variable, refresh_grant, stored_tokens
+from tests.hooks.rotation_support import fresh_variable, refresh_grant, store_tokens, stored_tokens
 from tests.hooks.support import emulator_stats, issue_token, oauth_extra, running, set_conn
 
 __all__ = ["fresh_variable"]
@@ -128,9 +127,7 @@ def test_a_new_refresh_token_in_the_connection_starts_a_new_chain(monkeypatch):
 
 
 def test_an_unreadable_variable_is_ignored(monkeypatch, capfd):
-    from airflow.models.variable import Variable
-
-    Variable.set(f"bitrix24_oauth_token_{CONN_ID}", json.dumps({"something": "else"}))
+    store_tokens(CONN_ID, {"something": "else"})
     with running() as portal:
         set_conn(monkeypatch, CONN_ID, host=portal.base_url, extra=oauth_extra(portal))
         with Bitrix24Hook(CONN_ID) as hook:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -141,6 +143,26 @@ def test_large_outputs_go_to_a_results_table(make_portal, sql_target):
     assert [r[0] for r in rows if r[4] == "Not found"] == [0, 500, 1000]
     ok = rows[1][2] if not isinstance(rows[1][2], str) else json.loads(rows[1][2])
     assert ok is True
+
+
+def test_single_key_answers_are_unwrapped_in_xcom_and_the_results_table(make_portal, sql_target):
+    """The client returns ``crm.item.add``'s item, not ``{"item": {...}}`` (fast_bitrix24's shape):
+    so do the XCom results and the results table, one per item."""
+    make_portal(deals=3, items=3)
+    items = [{"entityTypeId": 1032, "fields": {"title": f"op {n}"}} for n in range(3)]
+    small = call_op(method="crm.item.add", items=items[:2]).execute(make_context())
+    assert [r["title"] for r in small["results"]] == ["op 0", "op 1"]
+    call_op(
+        method="crm.item.add",
+        items=items,
+        sql_conn_id=sql_target.conn_id,
+        results_table="item_results",
+        results_schema=sql_target.schema,
+        xcom_max_items=2,
+    ).execute(make_context())
+    rows = sql_target.rows(f'SELECT "result" FROM {sql_target.qualified("item_results")} ORDER BY "position"')
+    results = [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
+    assert [r["title"] for r in results] == ["op 0", "op 1", "op 2"]
 
 
 def test_too_many_items_without_a_results_table_fail_before_calling(make_portal):
@@ -330,3 +352,27 @@ def test_call_errors_survive_pickling_and_scrub_secrets():
             error.failures,
         )
         assert "s3cr3tc0de" not in str(copy)
+
+
+def test_progress_lines_while_items_are_sent(make_portal, caplog):
+    """Ten batches of 50 adds at ~4.6 portal seconds each, sent one at a time, take ~46 s on the
+    emulator's fast-forwarded clock (time_scale 50, the client's too): a 5-second interval gives
+    lines in between, items done only grow, and the last line says all are done."""
+    caplog.set_level(logging.INFO, logger="bitrix24_provider")
+    make_portal(deals=10, simulate_cost=True, time_scale=50)
+    items = [{"fields": {"TITLE": f"new #{n}"}} for n in range(500)]
+    kwargs = {"time_scale": 50, "settings": {"max_concurrent_requests": 1}}
+    summary = call_op(method="crm.deal.add", items=items, progress_interval=5, client_kwargs=kwargs).execute(
+        make_context()
+    )
+
+    assert summary["succeeded"] == 500
+    *lines, last = [
+        r.getMessage() for r in caplog.records if r.name == "bitrix24_provider.staging.progress_log"
+    ]
+    assert len(lines) >= 4, lines
+    assert all(re.match(r"[\d,]+ of 500 items \(\d+%\), \d+ requests?, ", line) for line in lines), lines
+    done = [int(line.split(" of ")[0].replace(",", "")) for line in lines]
+    assert done == sorted(done) and 0 < done[-1] <= 500
+    assert re.fullmatch(r"Finished 500 of 500 items in [\d.]+ s, 10 requests, [\d,.]+ items/s", last)
+    assert not [r for r in caplog.records if "None" in r.getMessage()]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -322,3 +324,53 @@ def test_templates_render(make_portal, sqlite_target):
     assert stages == {"WON"}
     assert set(sqlite_target.column_types("won")) == {"ID", "STAGE_ID"}
     assert summary["rows"] < len(seeded_ids(portal))
+
+
+PROGRESS = "bitrix24_provider.staging.progress_log"
+
+
+def our_lines(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """The messages of our modules (standard logging) and of the operator (``self.log``, which
+    Airflow's structlog prints: ``<time> [info     ] <message> [airflow.task.operators...]``)."""
+    task = re.compile(r"\[\w+ *\] (.*?) +\[airflow\.task\.operators\.bitrix24_provider[^\]]*\]")
+    printed = [m.group(1) for m in map(task.search, capfd.readouterr().out.splitlines()) if m]
+    return [r.getMessage() for r in caplog.records if "bitrix24_provider" in r.name] + printed
+
+
+def test_progress_lines_in_the_task_log(make_portal, sqlite_target, caplog, capfd):
+    """With the interval at 0 every page makes a line; rows only grow; a last line, no None."""
+    caplog.set_level(logging.INFO)
+    make_portal(deals=3000)
+    summary = get_all(sqlite_target, progress_interval=0).execute(make_context())
+
+    *lines, last = [r.getMessage() for r in caplog.records if r.name == PROGRESS]
+    assert len(lines) == summary["pages"]
+    rows = [int(line.split(" ")[0].replace(",", "")) for line in lines]
+    assert rows == sorted(set(rows)) and rows[-1] == 3000
+    assert all(re.search(r" rows?( \(\d+%\))?, \d+ pages?, \d+ requests?, ", line) for line in lines), lines
+    assert re.fullmatch(
+        rf"Read 3,000 rows in [\d.]+ s, {summary['pages']} pages, \d+ requests, .* rows/s", last
+    )
+    lines = our_lines(caplog, capfd)
+    assert lines[-1] == "Exported 3,000 rows to deals (replace)"
+    assert not [line for line in lines if "None" in line]
+
+
+def test_log_sentences_say_what_is_read_without_none(make_portal, sqlite_target, caplog, capfd):
+    caplog.set_level(logging.INFO)
+    portal = make_portal(deals=1)
+    op = get_all(sqlite_target, cursor_field="DATE_MODIFY", lag=timedelta(seconds=5))
+    op.execute(make_context())
+    op.execute(make_context())
+
+    lines = our_lines(caplog, capfd)
+    assert "Incremental crm.deal.list: every row (no watermark stored yet)" in lines
+    (watermark,) = {row[2] for row in sqlite_target.state("deals")}
+    since = (_instant(watermark) - timedelta(seconds=5)).isoformat(timespec="seconds")
+    assert (
+        f"Incremental crm.deal.list: rows with DATE_MODIFY >= {since} (the stored watermark minus lag)"
+        in lines
+    )
+    assert lines.count("Exported 1 row to deals (merge)") == 2
+    assert not [line for line in lines if "None" in line or " 1 rows" in line]
+    assert portal.config.webhook_code not in caplog.text
