@@ -1,8 +1,9 @@
 """Full load of deals, leads, contacts and companies into staging tables.
 
-Reads the connections ``bitrix24_default`` (the portal: a full webhook URL in the host field works)
-and ``bitrix24_staging`` (any common-sql database). Each table is replaced atomically, so readers
-never see a half-loaded table; a retried task resumes from the last committed page.
+Reads the connections ``bitrix24_default`` (the portal URL in host, the webhook's user id in login
+and its code in password) and ``bitrix24_staging`` (any common-sql database). Each table is
+replaced atomically, so readers never see a half-loaded table; a retried task resumes from the last
+committed page.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bitrix24_provider.hooks.connection import webhook_connection_fields
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
 TABLES = {"b24_deals": "deal", "b24_leads": "lead", "b24_contacts": "contact", "b24_companies": "company"}
@@ -160,7 +162,9 @@ def main() -> int:
         "AIRFLOW_HOME": str(WORK / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags_examples"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps({"conn_type": "bitrix24", "host": webhook}),
+        "AIRFLOW_CONN_BITRIX24_DEFAULT": json.dumps(
+            {"conn_type": "bitrix24", **webhook_connection_fields(webhook)}
+        ),
         "AIRFLOW_CONN_BITRIX24_STAGING": json.dumps({"conn_type": "sqlite", "host": str(staging)}),
     }
     console = Console()

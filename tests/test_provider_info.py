@@ -76,16 +76,13 @@ class TestProviderInfo:
         assert entry["hook-name"] == "Bitrix24"
         behaviour = entry["ui-field-behaviour"]
         assert set(behaviour["hidden-fields"]) == {"schema", "port", "extra"}
-        assert behaviour["relabeling"] == {
-            "host": "Portal URL or webhook URL",
-            "login": "User ID",
-            "password": "Webhook code",
-        }
+        labels = {"host": "Portal URL", "login": "User ID", "password": "Webhook code"}
+        assert behaviour["relabeling"] == labels
         assert {"host", "login", "password"} <= set(behaviour["placeholders"])
         fields = entry["conn-fields"]
         assert set(fields) == CONN_FIELDS
         assert fields["auth_type"]["schema"] == {
-            "type": "string",
+            "type": ["string", "null"],
             "enum": ["webhook", "oauth"],
             "default": "webhook",
         }
@@ -93,7 +90,8 @@ class TestProviderInfo:
         assert fields["oauth_server"]["schema"]["default"] == "https://oauth.bitrix.info/oauth/token/"
         assert fields["requests_per_second"]["schema"]["type"] == ["number", "null"]
         assert fields["request_pool_size"]["schema"]["type"] == ["number", "null"]
-        assert fields["verify_ssl"]["schema"] == {"type": "boolean", "default": True}
+        assert fields["verify_ssl"]["schema"]["type"] == ["boolean", "null"]
+        assert fields["verify_ssl"]["schema"]["default"] is True
         assert fields["ca_bundle"]["schema"]["type"] == ["string", "null"]
         assert fields["shared_throttle_dsn"]["schema"]["type"] == ["string", "null"]
         assert {name for name, f in fields.items() if f["schema"].get("format") == "password"} == SENSITIVE
@@ -106,14 +104,26 @@ class TestProviderInfo:
                     continue  # being written in parallel; checked once it exists
                 importlib.import_module(module)
 
+    def test_extra_link_is_the_operators_link(self):
+        from airflow.sdk import BaseOperatorLink
+
+        from bitrix24_provider.operators.bitrix24 import Bitrix24CallOperator, Bitrix24GetAllOperator
+
+        (path,) = get_provider_info()["extra-links"]
+        module, name = path.rsplit(".", 1)
+        link = getattr(importlib.import_module(module), name)
+        assert issubclass(link, BaseOperatorLink)
+        for operator in (Bitrix24GetAllOperator, Bitrix24CallOperator):
+            assert [type(item) for item in operator.operator_extra_links] == [link]
+
     def test_hook_class_matches_the_connection_type(self):
         from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 
         entry = connection_type()
         assert Bitrix24Hook.conn_type == entry["connection-type"]
         assert Bitrix24Hook.hook_name == entry["hook-name"]
-        # the form is declarative: the deprecated Python form methods are not defined by the hook
-        assert "get_ui_field_behaviour" not in Bitrix24Hook.__dict__
+        # Airflow 3.2+ reads the declarative form; the hook's get_ui_field_behaviour is for 3.1 only
+        assert "get_ui_field_behaviour" in Bitrix24Hook.__dict__
         assert "get_connection_form_widgets" not in Bitrix24Hook.__dict__
 
 
@@ -157,7 +167,6 @@ class TestProvidersManager:
         assert set(behaviour["hidden_fields"]) == {"schema", "port", "extra"}
         assert behaviour["relabeling"]["password"] == "Webhook code"
         assert "host" in behaviour["placeholders"]
-        assert "extra__bitrix24__client_id" in behaviour["placeholders"]
 
     def test_ui_metadata_names_the_hook(self, providers_manager):
         (meta,) = [
@@ -181,6 +190,10 @@ class TestProvidersManager:
         assert isinstance(hook, Bitrix24Hook)
         assert hook.bitrix24_conn_id == "b24_lookup"
         assert hook.client_kwargs == {"time_scale": 3}
+
+    def test_extra_link_is_discovered(self, providers_manager):
+        link = "bitrix24_provider.operators.links.Bitrix24ListLink"
+        assert link in providers_manager.extra_links_class_names
 
     def test_trigger_is_registered(self, providers_manager):
         modules = {t.trigger_class_name for t in providers_manager.trigger if t.package_name == PACKAGE}

@@ -26,6 +26,8 @@ from bitrix24_provider.hooks.connection import (
     extra_text,
     parse_connection,
 )
+from bitrix24_provider.hooks.connection_check import code_in_host_advice, explain_failure, warn_code_in_host
+from bitrix24_provider.hooks.connection_form import field_label, hook_field_behaviour
 from bitrix24_provider.hooks.oauth_tokens import (
     OAuthReauthorizationRequired,
     StoredTokens,
@@ -77,10 +79,12 @@ class Bitrix24Hook(BaseHook):
     """Interact with a Bitrix24 portal through :class:`~bitrix24_provider.client.Bitrix`.
 
     The connection is read lazily, on the first call that needs it. Webhook connections give the
-    full webhook URL in *host*, or the portal in *host* plus the user id in *login* and the webhook
-    code in *password*. OAuth connections (extra ``auth_type=oauth``) give the portal in *host* and
-    ``client_id``, ``client_secret``, ``refresh_token`` (and optionally ``access_token`` and
-    ``oauth_server``) in the extras.
+    portal URL in *host*, the webhook's user id in *login* and its code in *password*, where Airflow
+    masks and encrypts it. A full webhook URL in *host* still works, but Airflow shows *host* in
+    clear text and stores it unencrypted: the hook then logs a warning naming the fix, once per task
+    try. OAuth connections (extra ``auth_type=oauth``) give the portal in *host* and ``client_id``,
+    ``client_secret``, ``refresh_token`` (and optionally ``access_token`` and ``oauth_server``) in
+    the extras.
 
     **OAuth token rotation.** Bitrix24 hands out a new refresh token with every refresh and the old
     one stops working, so the rotated pair has to outlive the run. In Airflow 3 a task or a trigger
@@ -161,6 +165,7 @@ class Bitrix24Hook(BaseHook):
             conn = self.get_connection(self.bitrix24_conn_id)
             config = self._config_from(conn, conn.extra_dejson)
             _mask(*config.secrets)
+            warn_code_in_host(config, self.log)
             if config.auth_type == "oauth":
                 config = self._start_chain(config, self._store.load())
                 _mask(*config.secrets)
@@ -174,6 +179,7 @@ class Bitrix24Hook(BaseHook):
             extra = await self._aget_extra(conn)
             config = self._config_from(conn, extra)
             await _amask(*config.secrets)
+            warn_code_in_host(config, self.log)
             if config.auth_type == "oauth":
                 config = self._start_chain(config, await asyncio.to_thread(self._store.load))
                 await _amask(*config.secrets)
@@ -436,25 +442,33 @@ class Bitrix24Hook(BaseHook):
 
     # -- Airflow UI -------------------------------------------------------------------------
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's standard fields on Airflow 3.1; 3.2+ reads the declarative form of
+        ``get_provider_info()`` instead (see :mod:`~bitrix24_provider.hooks.connection_form`)."""
+        return hook_field_behaviour()
+
     def test_connection(self) -> tuple[bool, str]:
-        """Call the read-only ``profile`` method; the message never contains a secret.
+        """Call the read-only ``profile`` method; a failure names the field to fix, and the message
+        never contains a secret.
 
         With OAuth, a refresh during the test rotates the refresh token; it is stored like any
         other refresh (see the class docstring).
         """
-        secrets: tuple[str, ...] = ()
         try:
             config = self.config
-            secrets = config.secrets
             arguments = config.client_arguments(self._on_refresh, self._on_invalid_grant, self.client_kwargs)
             with Bitrix(**arguments) as client:
                 profile = client.call("profile")
         except Exception as error:
-            secrets += self._config.secrets if self._config is not None else ()
-            return False, scrub(f"{type(error).__name__}: {error}", secrets)
+            return False, explain_failure(error, self._config)
         user = profile.get("ID") if isinstance(profile, Mapping) else None
-        where = scrub(config.portal_url, secrets)
-        return True, f"Connection successfully tested: {where} answered as user {user}"
+        where = scrub(config.portal_url, config.secrets)
+        message = f"Connection successfully tested: {where} answered as user {user}"
+        if config.code_in_host:
+            advice = code_in_host_advice(config)
+            message += f". The webhook code is in {field_label('host')}, where Airflow shows it: {advice}"
+        return True, message
 
     # -- throttle state ---------------------------------------------------------------------
 

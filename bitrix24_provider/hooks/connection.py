@@ -1,8 +1,9 @@
 """A Bitrix24 Airflow connection resolved into client arguments.
 
-The connection form (``get_provider_info``) stores the portal or full webhook URL in *host*, the user
-id and webhook code in *login* / *password*, and everything else in the extras (plain keys from the
-Airflow 3 UI, ``extra__bitrix24__<name>`` from older UIs). Nothing here imports Airflow.
+The connection form (:mod:`.connection_form`) puts the portal URL in *host*, the webhook's user id
+and code in *login* / *password*, and everything else in the extras (plain keys from the Airflow 3
+UI, ``extra__bitrix24__<name>`` from older UIs). A full webhook URL in *host* still works
+(``code_in_host``). Errors name the field to fix as the form labels it. Nothing here imports Airflow.
 """
 
 from __future__ import annotations
@@ -15,8 +16,18 @@ from urllib.parse import quote, urlsplit
 from bitrix24_provider.client import ClientSettings, OAuthCredentials, RetryPolicy
 from bitrix24_provider.client.auth import DEFAULT_OAUTH_SERVER
 from bitrix24_provider.client.redact import scrub
+from bitrix24_provider.hooks.connection_form import field_label
 
-__all__ = ["CONN_TYPE", "Bitrix24ConnectionConfig", "client_options", "extra_text", "parse_connection"]
+__all__ = [
+    "CONN_TYPE",
+    "Bitrix24ConnectionConfig",
+    "client_options",
+    "extra_text",
+    "host_field",
+    "parse_connection",
+    "portal_url_of",
+    "webhook_connection_fields",
+]
 
 CONN_TYPE = "bitrix24"
 _EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
@@ -97,6 +108,9 @@ class Bitrix24ConnectionConfig:
     :param auth_type: ``webhook`` or ``oauth``.
     :param portal_url: ``scheme://host[:port][/prefix]`` of the portal, without ``/rest/``.
     :param webhook_url: the incoming webhook URL (webhook auth only).
+    :param user_id: the webhook's user id (webhook auth only).
+    :param code_in_host: the webhook code came from *host* (a full webhook URL there), where Airflow
+        shows it and stores it unencrypted, instead of from *password*.
     :param client_id, client_secret, refresh_token, access_token, oauth_server: OAuth settings.
     :param plan, requests_per_second, request_pool_size: rate-limit settings of the client.
     :param verify_ssl, ca_bundle: TLS verification.
@@ -108,6 +122,8 @@ class Bitrix24ConnectionConfig:
     auth_type: str
     portal_url: str
     webhook_url: str | None = field(default=None, repr=False)
+    user_id: str | None = None
+    code_in_host: bool = False
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
@@ -191,7 +207,10 @@ def _split_host(host: str, schema: str | None, port: int | None) -> tuple[str, s
         text = f"{scheme if scheme in ('http', 'https') else 'https'}://{text}"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"host must be an http(s) portal or webhook URL, got {scrub(host)!r}")
+        raise ValueError(
+            f"{field_label('host')} must be a portal such as example.bitrix24.com (https) or "
+            f"http://host:port, got {scrub(host)!r}"
+        )
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if port and parts.port is None:
         netloc = f"{netloc}:{int(port)}"
@@ -205,6 +224,28 @@ def _split_host(host: str, schema: str | None, port: int | None) -> tuple[str, s
     return f"{parts.scheme}://{netloc}", path, after
 
 
+def portal_url_of(host: str, schema: str | None = None, port: int | None = None) -> str:
+    """``scheme://host[:port][/prefix]`` of the portal a connection's *host* names, without the
+    ``/rest/...`` part of a webhook URL (so never its code) and without user info."""
+    base, prefix, _ = _split_host(host, schema, port)
+    return base + prefix
+
+
+def host_field(portal_url: str) -> str:
+    """What goes into *host* for a portal: without ``https://`` (the default), which Airflow's
+    ``connections list --hide-sensitive`` needs to mask the password in the connection's URI."""
+    return portal_url.removeprefix("https://")
+
+
+def webhook_connection_fields(webhook_url: str) -> dict[str, str]:
+    """The connection fields of a webhook URL ``https://<portal>/rest/<user>/<code>/``, with the code
+    in *password* where Airflow masks and encrypts it: ``{"host", "login", "password"}``."""
+    base, prefix, after = _split_host(webhook_url, None, None)
+    if len(after) < 2:
+        raise ValueError("not a webhook URL: expected https://<portal>/rest/<user>/<code>/")
+    return {"host": host_field(base + prefix), "login": after[0], "password": after[1]}
+
+
 def parse_connection(
     conn_id: str,
     host: str | None,
@@ -216,16 +257,19 @@ def parse_connection(
 ) -> Bitrix24ConnectionConfig:
     """Resolve a Bitrix24 connection's fields.
 
-    ``host`` is either a full webhook URL ``https://portal/rest/<user>/<code>/`` (login and password
-    are then ignored) or the portal (``https://portal.bitrix24.com`` or a bare host name, then
-    ``schema`` picks http or https, https by default) with the user id in ``login`` and the webhook
-    code in ``password``. With ``auth_type=oauth`` the portal part of ``host`` gives the REST endpoint
-    ``<portal>/rest/`` and the OAuth settings come from the extras. Error messages never contain
-    secrets.
+    Webhook auth: ``host`` is the portal (``https://portal.bitrix24.com`` or a bare host name, then
+    ``schema`` picks http or https, https by default), ``login`` the webhook's user id and
+    ``password`` its code. A full webhook URL ``https://portal/rest/<user>/<code>/`` in ``host``
+    works too (login and password are then ignored; ``code_in_host`` is set). With
+    ``auth_type=oauth`` the portal part of ``host`` gives the REST endpoint ``<portal>/rest/`` and
+    the OAuth settings come from the extras. Errors name the field to fix and never contain secrets.
     """
     extra = extra or {}
     if not host or not str(host).strip():
-        raise ValueError(f"Bitrix24 connection {conn_id!r} has no host (the portal or webhook URL)")
+        raise ValueError(
+            f"Bitrix24 connection {conn_id!r} has no host: put the portal's address in "
+            f"{field_label('host')}, e.g. example.bitrix24.com"
+        )
     base, prefix, after = _split_host(str(host), schema, port)
     portal_url = base + prefix
     client_id = _as_str(_extra(extra, "client_id"))
@@ -264,7 +308,7 @@ def parse_connection(
         if missing:
             raise ValueError(
                 f"Bitrix24 connection {conn_id!r} uses OAuth but lacks the extra field(s) "
-                f"{', '.join(missing)}"
+                f"{', '.join(field_label(name) for name in missing)}"
             )
         return Bitrix24ConnectionConfig(
             **common,
@@ -274,19 +318,22 @@ def parse_connection(
             access_token=_as_str(_extra(extra, "access_token")),
             oauth_server=_as_str(_extra(extra, "oauth_server")) or DEFAULT_OAUTH_SERVER,
         )
-    user: str | None
-    code: str | None
-    if len(after) >= 2:  # a full webhook URL: /rest/<user>/<code>/
-        user, code = after[0], after[1]
+    code_in_host = len(after) >= 2  # a full webhook URL: /rest/<user>/<code>/
+    if code_in_host:
+        user, code = _as_str(after[0]), _as_str(after[1])
     else:
         user, code = _as_str(login), _as_str(password)
-    if not user or not code:
+    missing = [name for name, value in (("login", user), ("password", code)) if not value]
+    if missing:
         raise ValueError(
-            f"Bitrix24 connection {conn_id!r} needs a full webhook URL in host, or the portal URL "
-            "in host with the user ID in login and the webhook code in password"
+            f"Bitrix24 connection {conn_id!r} lacks the webhook's "
+            f"{' and '.join(field_label(name) for name in missing)}: a webhook "
+            f"https://<portal>/rest/<user>/<code>/ goes into the connection as {field_label('host')} "
+            f"<portal>, {field_label('login')} <user> and {field_label('password')} <code>"
         )
+    assert user and code
     webhook = f"{portal_url}/rest/{quote(user, safe='')}/{quote(code, safe='')}/"
-    return Bitrix24ConnectionConfig(**common, webhook_url=webhook)
+    return Bitrix24ConnectionConfig(**common, webhook_url=webhook, user_id=user, code_in_host=code_in_host)
 
 
 #: the :class:`ClientSettings` fields that take a :class:`RetryPolicy`

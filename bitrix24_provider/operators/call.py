@@ -22,6 +22,7 @@ from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 from bitrix24_provider.operators.arguments import DEFAULT, as_lag, decode, templated, with_retry_policy
 from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
+from bitrix24_provider.operators.links import Bitrix24ListLink
 from bitrix24_provider.staging.call_results import CallOutcomes, read_items, write_results
 from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
@@ -104,6 +105,8 @@ class Bitrix24CallOperator(BaseOperator):
     of a writing method succeeded or is unknown) is never retried by Airflow, since another try
     would send every item again: it fails with :class:`Bitrix24WriteError`. The XCom summary is
     pushed also when the task fails.
+    The task's "Bitrix24 list" link (:class:`~bitrix24_provider.operators.links.Bitrix24ListLink`)
+    opens the list of the entity it wrote in the portal.
 
     :param method: the method to call per item, e.g. ``crm.deal.update``.
     :param items: the items (templated).
@@ -138,6 +141,7 @@ class Bitrix24CallOperator(BaseOperator):
         "external_key",
     )
     template_fields_renderers = {"items": "json", "items_sql": "sql"}
+    operator_extra_links = (Bitrix24ListLink(),)
     ui_color = "#2fc6f6"
 
     def __init__(

@@ -25,6 +25,7 @@ from bitrix24_provider.operators.arguments import (
 )
 from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
+from bitrix24_provider.operators.links import Bitrix24ListLink
 from bitrix24_provider.staging.description import COLUMN_TYPES, required_fields_call
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
@@ -76,6 +77,8 @@ class Bitrix24GetAllOperator(BaseOperator):
     exports (``crm.deal.list``, ``crm.item.list``, ``tasks.task.list``...) are resumable: a retry of
     the same task continues in the staging table after the last committed id (progress is kept in
     ``task_state_store`` on Airflow 3.3+, else in ``_bitrix24_resume`` in the target database).
+    The task's "Bitrix24 list" link (:class:`~bitrix24_provider.operators.links.Bitrix24ListLink`)
+    opens the entity's list in the portal.
 
     :param method: the list method, e.g. ``crm.deal.list``, ``crm.item.list``, ``tasks.task.list``.
     :param call_params: further parameters of the list method, e.g. ``{"entityTypeId": 1032}`` or an
@@ -140,6 +143,7 @@ class Bitrix24GetAllOperator(BaseOperator):
         "cursor_field",
     )
     template_fields_renderers = {"call_params": "json", "filter": "json", "select": "json"}
+    operator_extra_links = (Bitrix24ListLink(),)
     ui_color = "#2fc6f6"
 
     def __init__(

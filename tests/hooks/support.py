@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bitrix24_provider.emulator import Emulator, EmulatorConfig, Faults
+from bitrix24_provider.hooks.connection import webhook_connection_fields
 
 CONN_ID = "bitrix24_default"
 #: Client settings that give up on the first transient failure (keeps failure tests fast).
@@ -45,7 +46,8 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = CONN_ID, **fields: 
 
 
 def webhook_conn(monkeypatch: pytest.MonkeyPatch, emulator: Emulator, conn_id: str = CONN_ID) -> None:
-    set_conn(monkeypatch, conn_id, host=emulator.webhook_url)
+    """The emulator's webhook in the documented layout (the code in password)."""
+    set_conn(monkeypatch, conn_id, **webhook_connection_fields(emulator.webhook_url))
 
 
 def oauth_extra(emulator: Emulator, **more: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from bitrix24_provider.hooks.bitrix24 import (
     normalize_watermark,
     parse_connection,
 )
+from bitrix24_provider.hooks.connection import webhook_connection_fields
 from tests.conftest import airflow_at_least
 from tests.hooks.support import (
     CONN_ID,
@@ -76,6 +77,18 @@ class TestConnectionForms:
         with Bitrix24Hook() as hook:
             assert hook.config.endpoint == portal.webhook_url
             assert deal_ids(hook) == sorted(emulator_ids(portal))
+
+    def test_a_webhook_url_split_into_the_documented_fields(self, monkeypatch, portal):
+        fields = webhook_connection_fields(portal.webhook_url)
+        assert fields == {"host": portal.base_url, "login": "1", "password": portal.config.webhook_code}
+        set_conn(monkeypatch, **fields)
+        with Bitrix24Hook() as hook:
+            assert hook.config.endpoint == portal.webhook_url
+            assert (hook.config.user_id, hook.config.code_in_host) == ("1", False)
+        https = webhook_connection_fields("https://acme.bitrix24.com/b24/rest/7/code/")
+        assert https == {"host": "acme.bitrix24.com/b24", "login": "7", "password": "code"}
+        with pytest.raises(ValueError, match="not a webhook URL"):
+            webhook_connection_fields(portal.base_url)
 
     def test_bare_host_with_http_schema_and_port(self, monkeypatch, portal):
         set_conn(
@@ -148,12 +161,12 @@ class TestConnectionForms:
     @pytest.mark.parametrize(
         ("fields", "message"),
         [
-            ({"host": "https://acme.bitrix24.com", "login": "1"}, "full webhook URL"),
+            ({"host": "https://acme.bitrix24.com", "login": "1"}, r"Webhook code \(password\)"),
             ({}, "has no host"),
             ({"host": "ftp://acme.bitrix24.com/rest/1/s3cr3tcode/"}, "http"),
             (
                 {"host": "https://acme.bitrix24.com", "extra": {"auth_type": "oauth", "client_id": "x"}},
-                "client_secret, refresh_token",
+                r"OAuth client secret \(client_secret\), OAuth refresh token \(refresh_token\)",
             ),
             (
                 {"host": "https://a.b", "login": "1", "password": "s3cr3tcode", "extra": {"auth_type": "x"}},

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from bitrix24_provider.emulator import Emulator, EmulatorConfig
+from bitrix24_provider.hooks.connection import webhook_connection_fields
 from tests.conftest import POSTGRES_DSN
 
 # -- the emulator ---------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ def make_portal(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Emula
         running = context.__enter__()
         monkeypatch.setenv(
             "AIRFLOW_CONN_BITRIX24_DEFAULT",
-            json.dumps({"conn_type": "bitrix24", "host": running.webhook_url}),
+            json.dumps({"conn_type": "bitrix24", **webhook_connection_fields(running.webhook_url)}),
         )
         return running
 
