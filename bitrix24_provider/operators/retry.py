@@ -26,7 +26,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+try:
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 from bitrix24_provider.staging.failures import is_operating_block, is_permanent, retry_after
 

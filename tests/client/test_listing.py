@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bitrix24_provider.client import BitrixAsync, IncompleteResultError
+from bitrix24_provider.client.errors import InvalidArgument
 
 from .conftest import MakePortal, Portal
 
@@ -165,3 +166,16 @@ async def test_an_unknown_method_whose_rows_change_while_it_pages_raises(tables_
     async with BitrixAsync(tables_of_120.webhook, verbose=False) as bx:
         with pytest.raises(IncompleteResultError, match="expected 120 records, received 119"):
             await bx.get_all("department.get")
+
+
+@pytest.mark.parametrize("spelling", ["FILTER", "Filter", "arFilter"])
+async def test_a_paged_read_keeps_a_filter_spelled_another_way(tables_of_120: Portal, spelling: str) -> None:
+    """Classic CRM takes ``FILTER``, ``Filter`` and ``arFilter`` too, but reads ``filter`` first
+    (contract §3.6): next to the cursor's own ``filter`` the caller's would be ignored and every row
+    returned."""
+    ids = await tables_of_120.ids("deal")
+    rows, _ = await read(tables_of_120, "crm.deal.list", {spelling: {"<=ID": ids[9]}, "SELECT": ["ID"]})
+    assert sorted(int(r["ID"]) for r in rows) == ids[:10]
+    async with BitrixAsync(tables_of_120.webhook, verbose=False) as bx:
+        with pytest.raises(InvalidArgument, match="spells 'filter' a second time"):
+            await bx.get_all("crm.deal.list", {"filter": {">ID": 0}, spelling: {"<=ID": 5}})

@@ -189,13 +189,6 @@ OURS: dict[str, Differs] = {
         "get_by_ID and call take any iterable, with a progress bar or not; fast_bitrix24 refuses an"
         " iterator when verbose (the rest of the test passes)",
     ),
-    f"{ENCODING}test_filter_not_equal": Differs(
-        "gap",
-        "get_all drops an upper-case FILTER and returns every row: keyset paging adds its own"
-        " lower-case filter/order, and the portal reads the exact name first (contract §3.6); ORDER"
-        " and SELECT alike. A silent wrong result",
-        "paging",
-    ),
 }
 
 #: The applicable tests the real fast_bitrix24 1.8.14 fails through the same harness: live tests
