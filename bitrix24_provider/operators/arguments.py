@@ -76,8 +76,11 @@ def decode(value: Any, argument: str, kinds: tuple[type, ...]) -> Any:
 
 
 def with_retry_policy(kwargs: dict[str, Any], retry_policy: Any) -> dict[str, Any]:
+    """*kwargs* with the operator's retry policy: the default one unless the DAG gives another; on
+    Airflow < 3.3, whose operators take none, the default and ``None`` are left out."""
+    default = default_retry_policy()
     if retry_policy is DEFAULT:
-        retry_policy = default_retry_policy()
-        if retry_policy is None:  # Airflow < 3.3: BaseOperator has no retry_policy
-            return kwargs
+        retry_policy = default
+    if retry_policy is None and default is None:
+        return kwargs
     return {**kwargs, "retry_policy": retry_policy}

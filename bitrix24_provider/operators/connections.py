@@ -9,7 +9,12 @@ make the operators' retry policy fail the task at once (:mod:`.retry`).
 from __future__ import annotations
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowException
+
+try:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef]
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.client.redact import scrub

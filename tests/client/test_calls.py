@@ -162,7 +162,9 @@ async def test_adds_under_ambiguous_faults_are_never_sent_twice(
     stats, made = await portal_truth(portal, "zq-add")
     _, failed, unknown = truthful(outcomes, made, titles("zq-add"))
     assert not failed
-    assert stats["http_requests"] == ITEMS // BATCH  # no batch was sent twice
+    # no batch was sent twice (on a busy machine a request the client gave up on may not even have
+    # reached the portal: fewer is an unknown outcome, not a duplicate)
+    assert stats["http_requests"] <= ITEMS // BATCH
     assert stats["commands_by_method"].get("crm.deal.add", 0) == len(made)  # no add ran twice
     if stats["faults"]:
         assert unknown

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from bitrix24_provider.emulator import Faults
 from bitrix24_provider.operators.bitrix24 import Bitrix24CallError, Bitrix24CallOperator, Bitrix24WriteError
+from bitrix24_provider.operators.call import AirflowFailException
 from bitrix24_provider.operators.retry import decide
 from bitrix24_provider.staging.errors import StagingConfigError
 from tests.dag_runs import load_dag, returned, use_test_dags
