@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowException
 try:
     from airflow.sdk.exceptions import AirflowNotFoundException
 except ImportError:  # Airflow < 3.2
-    from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.client.redact import scrub
