@@ -1,0 +1,2 @@
+-- The staging database the example DAGs load into (Airflow's metadata lives in the database "airflow").
+CREATE DATABASE staging;
