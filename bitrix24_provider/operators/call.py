@@ -27,6 +27,7 @@ from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 from bitrix24_provider.operators.arguments import DEFAULT, as_lag, decode, templated, with_retry_policy
 from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
+from bitrix24_provider.operators.lineage import call_lineage
 from bitrix24_provider.operators.links import Bitrix24ListLink
 from bitrix24_provider.staging.call_results import CallOutcomes, read_items, write_results
 from bitrix24_provider.staging.database import Database
@@ -244,6 +245,13 @@ class Bitrix24CallOperator(BaseOperator):
             return ExternalKey.of(self.method.strip(), self.external_key).field
         except ValueError as error:
             raise StagingConfigError(str(error)) from None
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """OpenLineage (extra ``[openlineage]``): the entity written or read, see operators/lineage.py."""
+        return call_lineage(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return call_lineage(self)
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not isinstance(self.method, str) or not self.method.strip():

@@ -8,6 +8,8 @@ make the operators' retry policy fail the task at once (:mod:`.retry`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
@@ -22,7 +24,7 @@ from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook
 from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
 
-__all__ = ["bitrix24_client", "database"]
+__all__ = ["bitrix24_client", "database", "sql_connection"]
 
 #: connection types whose provider package is not named after the type
 _PROVIDERS = {
@@ -33,14 +35,19 @@ _PROVIDERS = {
 }
 
 
-def database(sql_conn_id: str) -> Database:
-    """The database of *sql_conn_id*, a common-sql connection."""
+def sql_connection(sql_conn_id: str) -> Any:
+    """The connection *sql_conn_id*; a :class:`StagingConfigError` when there is none."""
     try:
-        conn = BaseHook.get_connection(sql_conn_id)
+        return BaseHook.get_connection(sql_conn_id)
     except AirflowNotFoundException as error:
         raise StagingConfigError(f"sql_conn_id {sql_conn_id!r}: there is no such connection") from error
+
+
+def database(sql_conn_id: str) -> Database:
+    """The database of *sql_conn_id*, a common-sql connection."""
+    conn = sql_connection(sql_conn_id)
     try:
-        hook = conn.get_hook()  # type: ignore[no-untyped-call]
+        hook = conn.get_hook()
     except (AirflowException, ImportError) as error:  # no installed provider serves its type
         conn_type = str(conn.conn_type)
         provider = _PROVIDERS.get(conn_type, conn_type.replace("_", "-"))

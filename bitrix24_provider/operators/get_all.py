@@ -24,8 +24,10 @@ from bitrix24_provider.operators.arguments import (
     with_retry_policy,
 )
 from bitrix24_provider.operators.causes import report_failure
-from bitrix24_provider.operators.connections import bitrix24_client, database
+from bitrix24_provider.operators.connections import bitrix24_client, database, sql_connection
+from bitrix24_provider.operators.lineage import get_all_lineage
 from bitrix24_provider.operators.links import Bitrix24ListLink
+from bitrix24_provider.operators.outlets import announce, table_asset_uri
 from bitrix24_provider.staging.description import COLUMN_TYPES, required_fields_call
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
@@ -328,6 +330,10 @@ class Bitrix24GetAllOperator(BaseOperator):
         try:
             bitrix24_client(hook)  # the connection and client_kwargs are checked before the job
             summary = GetAllJob(spec, hook, run, db, self.sql_conn_id).execute()
+            if db is not None and spec.target is not None:
+                with db.begin() as conn:  # for the lineage's schema facet
+                    types = db.column_types(conn, spec.target)
+                self.lineage_columns = [(name, str(kind)) for name, kind in types.items()]
         except Exception as error:
             report_failure(self.log, error, self.bitrix24_conn_id)
             raise
@@ -347,4 +353,17 @@ class Bitrix24GetAllOperator(BaseOperator):
             how,
             ", resumed after an earlier try" if summary["resumed"] else "",
         )
+        if spec.target is not None and self.sql_conn_id and self.outlets:
+            uri = table_asset_uri(sql_connection(self.sql_conn_id), spec.target)
+            if announce(self.outlets, context, uri, summary):
+                self.log.info("Asset event for %s", uri)
+        self._summary = summary
         return summary
+
+    # -- OpenLineage (extra [openlineage]): the entity -> table edge, see operators/lineage.py ------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        return get_all_lineage(self, None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return get_all_lineage(self, getattr(self, "_summary", None))

@@ -118,6 +118,7 @@ def test_full_load(portal_conn: Emulator, staging: Staging, capsys: pytest.Captu
 
 def test_incremental_merge(portal_conn: Emulator, staging: Staging) -> None:
     dag = load_dag("bitrix24_incremental_deals")
+    began = datetime.now(timezone.utc)
     assert run(dag) == "success"
     assert staged_ids(staging, "b24_deals") == ids(portal_conn, "deal")
     with Bitrix(portal_conn.webhook_url, verbose=False) as bx:
@@ -130,6 +131,34 @@ def test_incremental_merge(portal_conn: Emulator, staging: Staging) -> None:
     assert all(titles[i] == f"changed {i}" for i in changed)
     assert titles[int(added)] == "brand new"
     assert sorted(titles) == ids(portal_conn, "deal")
+    # each run announced the table through the task's asset alias, with what it loaded
+    events = asset_events("bitrix24/b24_deals", since=began)
+    assert len(events) == 2
+    uri = events[0][0]
+    assert uri.endswith("/b24_deals") and uri.split("://")[0] in ("sqlite", "postgres")
+    if uri.startswith("postgres://"):
+        assert uri == "postgres://127.0.0.1:5432/test/public/b24_deals"
+    first, second = (extra for _, extra in events)
+    assert first["rows"] == len(ids(portal_conn, "deal")) - 1 and first["mode"] == "merge"
+    assert 4 <= second["rows"] < first["rows"] and second["max_cursor"] >= first["max_cursor"]
+    # the report DAG schedules on that alias
+    report = load_dag("bitrix24_deals_report")
+    assert [a.name for a in report.timetable.asset_condition.objects] == ["bitrix24/b24_deals"]
+    assert run(report) == "success"
+
+
+def asset_events(alias: str, since: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """(asset URI, extra) of the asset events attached through *alias* since *since*, oldest first."""
+    from airflow.models.asset import AssetAliasModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        model = session.scalar(select(AssetAliasModel).where(AssetAliasModel.name == alias))
+        assert model is not None, f"no asset alias {alias!r} was recorded"
+        found = [(e.asset.uri, dict(e.extra)) for e in model.asset_events if e.timestamp >= since]
+        session.expunge_all()
+    return sorted(found, key=lambda e: (e[1].get("max_cursor") or "", e[1]["rows"]))
 
 
 def test_write_back(portal_conn: Emulator, staging: Staging) -> None:
