@@ -50,6 +50,8 @@ DAG_TABLES = {
     },
     "bitrix24_incremental_deals": {"b24_deals": "deal"},
 }
+#: DAGs scheduled on the asset a DAG's task produces (its outlet), which the scheduler must then run
+DOWNSTREAM = {"bitrix24_incremental_deals": "bitrix24_deals_report"}
 #: the components every deployment runs (the workers come on top)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -247,6 +249,15 @@ def parsed(dag_ids: list[str]) -> bool:
     return {str(r[0]) for r in rows} >= set(dag_ids)
 
 
+def asset_triggered(dag_id: str) -> str | None:
+    """The state of the newest run the scheduler started for *dag_id* after an asset event."""
+    rows = meta_query(
+        "SELECT state FROM dag_run WHERE dag_id = %s AND run_type = 'asset_triggered' ORDER BY id DESC",
+        dag_id,
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def run_states(run_ids: dict[str, str]) -> dict[str, str]:
     rows = meta_query("SELECT dag_id, state FROM dag_run WHERE run_id = ANY(%s)", list(run_ids.values()))
     return {str(dag_id): str(state) for dag_id, state in rows}
@@ -316,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"Started {', '.join(deployment.processes)}; waiting for the API server ...", file=sys.stderr)
         wait_for("the API server", lambda: api_up(api_port), deployment, 180)
-        wait_for("the DAGs to be parsed", lambda: parsed(dag_ids), deployment, 180)
+        downstream = [DOWNSTREAM[d] for d in dag_ids if d in DOWNSTREAM]
+        wait_for("the DAGs to be parsed", lambda: parsed(dag_ids + downstream), deployment, 180)
+        for dag_id in downstream:  # before the asset events that schedule them
+            deployment.airflow("dags", "unpause", dag_id)
         run_ids = {}
         for dag_id in dag_ids:
             deployment.airflow("dags", "unpause", dag_id)
@@ -330,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
             return len(states) == len(run_ids) and all(s in ("success", "failed") for s in states.values())
 
         wait_for("the DAG runs", finished, deployment, args.timeout)
+        for dag_id in downstream:
+            wait_for(
+                f"{dag_id}, scheduled on the loaded table's asset",
+                lambda d=dag_id: asset_triggered(d) in ("success", "failed"),  # type: ignore[misc]
+                deployment,
+                300,
+            )
+            states[f"{dag_id} (asset-triggered)"] = str(asset_triggered(dag_id))
         summary["states"] = states
         summary["tasks_per_worker"] = tasks_per_worker()
         summary["shared_throttle_keys"] = throttle_keys(webhook)
