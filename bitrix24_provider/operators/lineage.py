@@ -6,7 +6,7 @@ namespace ``bitrix24://<portal host>`` (never the webhook's path, which holds it
 (``crm.deal``, ``crm.item.<entityTypeId>``, ``tasks.task``). The output follows OpenLineage's naming
 for the target database, as the database's own common-sql hook reports it
 (``postgres://host:5432`` + ``database.schema.table``), or ``file`` for files. On completion the output
-gets the row count, the columns (from the method's ``.fields`` answer, else the loaded table) and, for
+gets the row count, the columns (with the types of the method's ``.fields`` answer) and, for
 ``replace``, the OVERWRITE lifecycle.
 
 The staging writes go through SQLAlchemy, not through the hook's ``run``/``insert_rows``, so common-sql
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from bitrix24_provider.hooks.connection import parse_connection, portal_url_of
 from bitrix24_provider.staging.identifiers import TableName
+from bitrix24_provider.sync import LoadSummary
 
 #: list verbs stripped from a method name to name its entity
 _VERBS = ("list", "getlist", "get", "getchildren", "search")
@@ -138,9 +139,9 @@ def operator_lineage(
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-def get_all_lineage(operator: Any, summary: Mapping[str, Any] | None) -> Any:
-    """The lineage of a ``Bitrix24GetAllOperator`` (before its run: *summary* None; after: its XCom
-    summary, with the loaded columns in ``operator.lineage_columns``)."""
+def get_all_lineage(operator: Any, summary: LoadSummary | None) -> Any:
+    """The lineage of a ``Bitrix24GetAllOperator`` (before its run: *summary* None; after: what its
+    load returned, whose ``columns`` are the ``.fields`` answer's)."""
     from airflow.sdk import BaseHook
 
     source = TableDataset(
@@ -158,8 +159,8 @@ def get_all_lineage(operator: Any, summary: Mapping[str, Any] | None) -> Any:
     return operator_lineage(
         source,
         target,
-        columns=getattr(operator, "lineage_columns", ()) if summary is not None else (),
-        rows=int(summary["rows"]) if summary is not None else None,
+        columns=[(c.name, c.type) for c in summary.columns] if summary is not None else (),
+        rows=summary.rows if summary is not None else None,
         overwrite=operator.write_disposition == "replace",
     )
 
