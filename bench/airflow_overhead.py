@@ -4,7 +4,7 @@ Each repeat starts a fresh emulator (default cost model, ``--time-scale``) for e
 ``bench.overhead_child`` and runs it in its own process, in a rotating order:
 
 * ``client``: the bare client streaming every full deal row (rows dropped);
-* ``client_sql``: the bare client plus the provider's staging code into SQLite, no Airflow;
+* ``client_sql``: the bare client plus the sync engine (``run_load``) into SQLite, no Airflow;
 * ``airflow``: ``Bitrix24GetAllOperator`` in a one-task DAG under ``dag.test()``, into SQLite.
 
 ``seconds`` is the export itself: from the first line of the export to its end in the bare variants,

@@ -3,7 +3,7 @@
 Variants, all exporting every ``crm.deal.list`` row (full rows) from the same emulator:
 
 * ``client``: the bare client, ``Bitrix.iter_all``; rows are counted and dropped.
-* ``client_sql``: the bare client plus the provider's staging code (``GetAllJob``: ``.fields``,
+* ``client_sql``: the bare client plus the sync engine (``run_load``: ``.fields``,
   staging table, chunked commits with checkpoints, the atomic swap) into a SQLite file, no Airflow.
 * ``airflow``: the same export as an Airflow task, ``Bitrix24GetAllOperator`` in a one-task DAG run
   by ``dag.test()`` (Airflow 3.3: in-process execution API, ``task_state_store`` checkpoints).
@@ -95,47 +95,29 @@ def run_client(webhook: str, time_scale: float) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "rows": rows, "requests": requests}
 
 
-class _BareHook:
-    """What ``GetAllJob`` needs of ``Bitrix24Hook``, without Airflow."""
-
-    def __init__(self, webhook: str, time_scale: float) -> None:
-        from bitrix24_provider.client import Bitrix
-
-        self.client = Bitrix(webhook, verbose=False, time_scale=time_scale)
-
-    def get_client(self) -> Any:
-        return self.client
-
-    def export_throttle_state(self) -> Any:
-        return self.client.export_throttle_state()
-
-    def restore_throttle_state(self, state: Any) -> None:
-        self.client.restore_throttle_state(state)
-
-
 def run_client_sql(webhook: str, time_scale: float, workdir: Path) -> dict[str, Any]:
     import sqlalchemy as sa
 
+    from bitrix24_provider.client import Bitrix
     from bitrix24_provider.staging.database import Database
-    from bitrix24_provider.staging.get_all_job import GetAllJob, GetAllSpec, RunInfo
     from bitrix24_provider.staging.identifiers import TableName
-    from bitrix24_provider.staging.sync_state import TaskKey
+    from bitrix24_provider.sync import ClientPortal, LoadRun, LoadSpec, RunIdentity, SqlDestination, run_load
 
     path = workdir / "client_sql.db"
     path.unlink(missing_ok=True)
     started = time.perf_counter()
-    hook = _BareHook(webhook, time_scale)
+    client = Bitrix(webhook, verbose=False, time_scale=time_scale)
     db = Database(sa.create_engine(f"sqlite:///{path}"))
-    target = TableName.checked(TABLE)
-    spec = GetAllSpec("crm.deal.list", target=target, write_disposition="replace", primary_key=("ID",))
-    run = RunInfo(task=TaskKey("bench_overhead", "bench", "load_deals"))
+    destination = SqlDestination(db, TableName.checked(TABLE), "bitrix24_staging")
+    spec = LoadSpec("crm.deal.list", write_disposition="replace", primary_key=("ID",))
+    run = LoadRun(RunIdentity("bench", "bench_overhead", "bench", "load_deals"))
     try:
-        summary = GetAllJob(spec, hook, run, db, "bitrix24_staging").execute()
+        summary = run_load(spec, ClientPortal(client), destination, run)
     finally:
-        hook.client.close()
+        client.close()
         db.engine.dispose()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": table_rows(path), "requests": summary["requests"]}
+    return {"seconds": seconds, "rows": table_rows(path), "requests": summary.requests}
 
 
 def run_airflow(webhook: str, time_scale: float, workdir: Path) -> dict[str, Any]:

@@ -5,7 +5,10 @@
 * ``deferrable`` defaults to ``conf.getboolean("operators", "default_deferrable", fallback=False)``;
 * a trigger's ``serialize()`` covers every ``__init__`` argument;
 * logging is lazy: no f-strings, ``str.format`` or ``%`` formatting inside ``log.*(...)`` calls;
-* the client and the emulator never import Airflow.
+* the client and the emulator never import Airflow;
+* the layers' walls: the client imports no orchestrator and no engine code, the sync engine no
+  orchestrator, the destinations (``staging``) neither the client nor the engine, and the emulator
+  and the client share no code.
 """
 
 from __future__ import annotations
@@ -229,3 +232,83 @@ def test_client_and_emulator_never_import_airflow(subpackage):
                 f"{path.name}:{node.lineno} {n}" for n in names if n == "airflow" or n.startswith("airflow.")
             ]
     assert not offenders, f"bitrix24_provider.{subpackage} must not import Airflow: {offenders}"
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """``(line, absolute module name)`` of every import in *path* (relative imports resolved)."""
+    package = ".".join(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts[:-1])
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(parse_file(path)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+            if node.module is None or node.level:  # ``from . import x``: x may be a module
+                found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+ORCHESTRATORS = ("airflow", "dagster")
+WALLS = {
+    # subpackage: module prefixes it must not import
+    "client": (
+        *ORCHESTRATORS,
+        "bitrix24_provider.sync",
+        "bitrix24_provider.staging",
+        "bitrix24_provider.hooks",
+        "bitrix24_provider.operators",
+        "bitrix24_provider.sensors",
+        "bitrix24_provider.triggers",
+        "bitrix24_provider.dagster",
+        "bitrix24_provider.emulator",
+    ),
+    "sync": (
+        *ORCHESTRATORS,
+        "bitrix24_provider.hooks",
+        "bitrix24_provider.operators",
+        "bitrix24_provider.sensors",
+        "bitrix24_provider.triggers",
+        "bitrix24_provider.dagster",
+    ),
+    "staging": (
+        *ORCHESTRATORS,
+        "bitrix24_provider.client",
+        "bitrix24_provider.sync",
+        "bitrix24_provider.hooks",
+        "bitrix24_provider.operators",
+        "bitrix24_provider.dagster",
+    ),
+    "emulator": (*ORCHESTRATORS, "bitrix24_provider.client", "bitrix24_provider.redaction"),
+}
+
+
+def _walled(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize("subpackage", sorted(WALLS))
+def test_layers_keep_their_walls(subpackage):
+    files = source_files(subpackage)
+    assert files
+    offenders = [
+        f"{path.name}:{line} {module}"
+        for path in files
+        for line, module in imported_modules(path)
+        if _walled(module, WALLS[subpackage])
+    ]
+    assert not offenders, f"bitrix24_provider.{subpackage} must not import {WALLS[subpackage]}: {offenders}"
+
+
+def test_the_wall_check_sees_relative_imports():
+    modules = {m for _, m in imported_modules(PACKAGE_DIR / "staging" / "sql_sink.py")}
+    assert "bitrix24_provider.staging.columns" in modules  # ``from .columns import ...``
+    modules = {m for _, m in imported_modules(PACKAGE_DIR / "sync" / "export.py")}
+    assert "bitrix24_provider.client.errors" in modules  # ``from ..client.errors import ...``
+    assert _walled("bitrix24_provider.client.errors", WALLS["staging"])
+    assert not _walled("bitrix24_provider.clientele", WALLS["staging"])

@@ -148,6 +148,9 @@ async def run_commands(
         for key in blocked:
             transport.throttle.budget.block(pending[key].method)
         pending = {k: pending[k] for k in keys if k in blocked}
+    for key, error in outcome.errors.items():  # blocks given up on: when to come back
+        if isinstance(error, OperationTimeLimit) and key in pending:
+            transport.blocked(error, (pending[key].method,))
     return outcome
 
 

@@ -134,7 +134,7 @@ class Chains:
         the reset, ``operating_retries`` times in a row; then its typed error says when to come back.
         Batches that bring nothing, ``retry.max_attempts`` times in a row, mean rows are missing."""
         if step.block is not None and blocked > self.settings.operating_retries:
-            return step.block
+            return self.transport.blocked(step.block, (plan.method,))
         if stalled > self.settings.retry.max_attempts:
             return IncompleteResultError(
                 plan.method,

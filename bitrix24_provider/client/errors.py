@@ -33,7 +33,13 @@
 
 Every class carries a ``retryable`` class attribute: ``True`` means the same request may succeed if
 simply sent again later (the caller still owns *when*: an :class:`OperationTimeLimit` must wait for
-the method's ``operating_reset_at``, see :mod:`bitrix24_provider.client.throttle`). Authentication,
+the method's ``operating_reset_at``, see :mod:`bitrix24_provider.client.throttle`). ``permanent``
+says whether any later attempt (a retried task, a re-executed run) can succeed: never after
+authentication, permission, unknown-method, parameter and argument errors, nor after a write whose
+outcome is unknown (another attempt may write twice); the rest may pass later. ``retry_after`` is
+the wait in real seconds before another attempt can succeed, when the client knows it: an
+:class:`OperationTimeLimit` the client gives up on carries the time until the method's budget
+resets, from the client's own throttle state. Authentication,
 permission, method and parameter errors are never retryable; :class:`TokenExpired` is handled by
 refreshing the token, not by retrying. :class:`PortalUnreachable` and :class:`UnexpectedAnswer`
 are retried under small budgets of their own that all requests of a client share
@@ -88,6 +94,10 @@ class BitrixError(Exception):
 
     #: Whether sending the same request again later may succeed.
     retryable: ClassVar[bool] = False
+    #: Whether no later attempt (a retried task) can succeed.
+    permanent: ClassVar[bool] = False
+    #: Real seconds to wait before another attempt can succeed, when the client knows it.
+    retry_after: float | None = None
 
 
 class BitrixAPIError(BitrixError):
@@ -134,10 +144,15 @@ class OperationTimeLimit(BitrixAPIError):
     """HTTP 429 ``OPERATION_TIME_LIMIT``: the method used up its execution-time budget.
 
     Retryable, but only after the method's ``operating_reset_at`` (the error body carries no timing;
-    use the last successful response's ``time`` block).
+    use the last successful response's ``time`` block). When the client gives up on the block it sets
+    ``retry_after``: real seconds until the method may run again, from its operating budget.
     """
 
     retryable = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild, args = super().__reduce__()[:2]
+        return (rebuild, args, {"retry_after": self.retry_after})
 
 
 class ServerError(BitrixAPIError):
@@ -148,6 +163,8 @@ class ServerError(BitrixAPIError):
 
 class AuthError(BitrixAPIError):
     """Authentication failed (no or unusable credentials)."""
+
+    permanent = True
 
 
 class TokenExpired(AuthError):
@@ -169,13 +186,19 @@ class InsufficientScope(AuthError):
 class MethodNotFound(BitrixAPIError):
     """``ERROR_METHOD_NOT_FOUND``: no such method (or it is not available on this portal)."""
 
+    permanent = True
+
 
 class AccessDenied(BitrixAPIError):
     """The caller is authenticated but not allowed to do this."""
 
+    permanent = True
+
 
 class InvalidParams(BitrixAPIError):
     """The request's parameters were rejected (bad id, filter, field value, batch shape...)."""
+
+    permanent = True
 
 
 class NotFound(BitrixAPIError):
@@ -335,6 +358,8 @@ class OutcomeUnknown(BitrixError):
         after the portal's request cap has passed since then, the request no longer runs.
     """
 
+    permanent = True
+
     def __init__(
         self, method: str, cause: str, *, index: int | None = None, sent_at: float | None = None
     ) -> None:
@@ -364,6 +389,8 @@ class InvalidArgument(BitrixError, ValueError):
     :param argument: which argument, e.g. ``params['filter']`` or ``ID_list[3]``.
     :param message: what is wrong with it (scrubbed of secrets).
     """
+
+    permanent = True
 
     def __init__(self, function: str, argument: str, message: str) -> None:
         self.function = function

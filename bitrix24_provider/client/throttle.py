@@ -497,6 +497,11 @@ class OperatingBudget:
                 ready = max(ready, state.observed_at + self.retry_interval)
         return ready
 
+    def wait_seconds(self, *methods: str) -> float:
+        """Seconds on this budget's clock until every given method may be called (0: now)."""
+        now = self._now()
+        return max((self.ready_at(m, now) for m in methods), default=now) - now
+
     def used(self, method: str) -> float | None:
         """The last reported ``operating`` of *method*, or ``None`` if unknown or expired."""
         state = self._methods.get(self._key(method))

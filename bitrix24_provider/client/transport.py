@@ -211,12 +211,13 @@ class Transport:
             except OperationTimeLimit as error:
                 operating_blocks += 1
                 self.stats.retries["operation_time_limit"] += 1
-                if operating_blocks > self.settings.operating_retries:
-                    if unknown_since is None:
-                        raise
-                    raise _unknown(method, error, unknown_since) from error
                 for name in methods:
                     self.throttle.budget.block(name)
+                if operating_blocks > self.settings.operating_retries:
+                    if unknown_since is None:
+                        self.blocked(error, methods)
+                        raise
+                    raise _unknown(method, error, unknown_since) from error
                 log.info("%s is blocked by the operating limit; waiting for its reset", method)
                 continue
             except BitrixError as error:
@@ -231,6 +232,13 @@ class Transport:
                 self.stats.retries[cause] += 1
                 log.info("%s failed (%s), retry in %.2fs", method, cause, delay)
                 await self.clock.sleep(delay)
+
+    def blocked(self, error: OperationTimeLimit, methods: Sequence[str]) -> OperationTimeLimit:
+        """*error* with ``retry_after``: real seconds until every one of *methods* may run again, from
+        this client's operating budget (its clock runs ``time_scale`` portal seconds per real one)."""
+        wait = self.throttle.budget.wait_seconds(*methods)
+        error.retry_after = max(0.0, wait) / self.settings.time_scale
+        return error
 
     async def _attempt(
         self,

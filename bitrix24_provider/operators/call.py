@@ -1,7 +1,7 @@
 """``Bitrix24CallOperator``: one method applied to many items, each with a known outcome.
 
 A thin adapter over the client's ``call()``; the results table lives in
-:mod:`bitrix24_provider.staging.call_results`. Only counts and small results go to XCom.
+:mod:`bitrix24_provider.sync.call_results`. Only counts and small results go to XCom.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from bitrix24_provider.operators.arguments import DEFAULT, as_lag, decode, templ
 from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
 from bitrix24_provider.operators.links import Bitrix24ListLink
-from bitrix24_provider.staging.call_results import CallOutcomes, read_items, write_results
 from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.identifiers import TableName, check_identifier
-from bitrix24_provider.staging.progress_log import DEFAULT_INTERVAL, ProgressLog, call_with_progress, count
+from bitrix24_provider.sync.call_results import CallOutcomes, read_items, write_results
+from bitrix24_provider.sync.progress_log import DEFAULT_INTERVAL, ProgressLog, call_with_progress, count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

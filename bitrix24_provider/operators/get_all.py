@@ -1,7 +1,9 @@
 """``Bitrix24GetAllOperator``: whole lists into SQL, files or DataFrames.
 
-A thin adapter: the export, staging, incremental state and resume logic live in
-:mod:`bitrix24_provider.staging`; the HTTP side in :mod:`bitrix24_provider.client`. Only a small
+A thin adapter: it builds a :class:`~bitrix24_provider.sync.LoadSpec` from its rendered arguments
+and calls :func:`~bitrix24_provider.sync.run_load`, which owns the export, the incremental state and
+resuming (:mod:`bitrix24_provider.sync`); the destinations live in :mod:`bitrix24_provider.staging`,
+the HTTP side in :mod:`bitrix24_provider.client`. Only a small
 summary goes to XCom, never rows and never the webhook.
 """
 
@@ -26,41 +28,52 @@ from bitrix24_provider.operators.arguments import (
 from bitrix24_provider.operators.causes import report_failure
 from bitrix24_provider.operators.connections import bitrix24_client, database
 from bitrix24_provider.operators.links import Bitrix24ListLink
-from bitrix24_provider.staging.description import COLUMN_TYPES, required_fields_call
+from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
-from bitrix24_provider.staging.export import DEFAULT_CHUNK_ROWS
 from bitrix24_provider.staging.file_sink import file_format
-from bitrix24_provider.staging.get_all_job import GetAllJob, GetAllSpec, RunInfo
 from bitrix24_provider.staging.identifiers import TableName, check_identifier
-from bitrix24_provider.staging.progress_log import DEFAULT_INTERVAL, count
 from bitrix24_provider.staging.sink import COLUMN_POLICIES
 from bitrix24_provider.staging.sql_sink import WRITE_DISPOSITIONS
-from bitrix24_provider.staging.sync_state import TaskKey
+from bitrix24_provider.sync import (
+    ClientPortal,
+    Destination,
+    FileDestination,
+    FrameDestination,
+    LoadRun,
+    LoadSpec,
+    RunIdentity,
+    SqlDestination,
+    run_load,
+)
+from bitrix24_provider.sync.description import COLUMN_TYPES, required_fields_call
+from bitrix24_provider.sync.export import DEFAULT_CHUNK_ROWS
+from bitrix24_provider.sync.progress_log import DEFAULT_INTERVAL, count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def _run_info(context: Context, operator: BaseOperator) -> RunInfo:
+def _load_run(context: Context, operator: BaseOperator) -> LoadRun:
     ti: Any = context.get("ti") or context.get("task_instance")
     try_number = int(getattr(ti, "try_number", 1) or 1)
     max_tries = getattr(ti, "max_tries", None)
     if not isinstance(max_tries, int):
         max_tries = int(operator.retries or 0)
     map_index = getattr(ti, "map_index", -1)
-    task = TaskKey(
-        dag_id=str(getattr(ti, "dag_id", None) or operator.dag_id or ""),
+    identity = RunIdentity(
+        orchestrator="airflow",
+        pipeline=str(getattr(ti, "dag_id", None) or operator.dag_id or ""),
         run_id=str(getattr(ti, "run_id", None) or context.get("run_id") or ""),
-        task_id=str(getattr(ti, "task_id", None) or operator.task_id),
+        step=str(getattr(ti, "task_id", None) or operator.task_id),
         map_index=int(map_index) if isinstance(map_index, int) else -1,
-    )
-    start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    return RunInfo(
-        task=task,
         try_number=try_number,
         more_tries=try_number <= max_tries,
-        state_store=context.get("task_state_store"),
+    )
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return LoadRun(
+        identity=identity,
         data_interval=(start, end) if start is not None else None,
+        state_store=context.get("task_state_store"),
     )
 
 
@@ -281,27 +294,19 @@ class Bitrix24GetAllOperator(BaseOperator):
         if self.allow_column_drop and (not to_sql or self.write_disposition != "replace"):
             raise ValueError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
 
-    def _spec(self) -> GetAllSpec:
+    def _spec(self) -> LoadSpec:
         """The rendered arguments, checked again (templates may have produced anything)."""
         if not isinstance(self.method, str) or not self.method.strip():
             raise StagingConfigError(f"method must be a Bitrix24 list method name, got {self.method!r}")
         select = decode(self.select, "select", (list, tuple))
-        target = None
-        if self.target_table is not None:
-            target = TableName.checked(self.target_table, self.target_schema)
-        if self.output_path is not None:
-            file_format(self.output_path)
-        return GetAllSpec(
-            method=self.method.strip(),
+        return LoadSpec(
+            method=self.method,
             request_params=decode(self.call_params, "call_params", (dict,)),
-            select=list(select) if select is not None else None,
+            select=select,
             filter=decode(self.filter, "filter", (dict,)),
-            target=target,
-            output_path=self.output_path,
-            df_callable=self.df_callable,
             write_disposition=self.write_disposition,  # type: ignore[arg-type]
             primary_key=family_key(self.method.strip()) if self._default_key else self.primary_key,
-            cursor_field=self.cursor_field.strip() if self.cursor_field else None,
+            cursor_field=self.cursor_field,
             lag=self.lag,
             use_data_interval=self.use_data_interval,
             chunk_rows=self.chunk_rows,
@@ -312,22 +317,37 @@ class Bitrix24GetAllOperator(BaseOperator):
             progress_interval=self.progress_interval,
         )
 
+    def _destination(self, db: Database | None) -> Destination:
+        """The rendered destination, checked again; *db*: the SQL target's database."""
+        if self.target_table is not None:
+            assert db is not None
+            target = TableName.checked(self.target_table, self.target_schema)
+            return SqlDestination(db, target, self.sql_conn_id)
+        if self.output_path is not None:
+            return FileDestination(self.output_path)
+        assert self.df_callable is not None
+        return FrameDestination(self.df_callable)
+
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self._spec()
-        to_sql = spec.target is not None
+        if self.target_table is not None:
+            TableName.checked(self.target_table, self.target_schema)  # before opening the connection
+        elif self.output_path is not None:
+            file_format(self.output_path)
         hook = Bitrix24Hook(self.bitrix24_conn_id, client_kwargs=dict(self.client_kwargs or {}))
-        db = database(self.sql_conn_id) if to_sql and self.sql_conn_id else None
-        run = _run_info(context, self)
+        db = database(self.sql_conn_id) if self.target_table is not None and self.sql_conn_id else None
+        destination = self._destination(db)
+        run = _load_run(context, self)
         self.log.info(
             "Exporting %s to %s (%s, try %s)",
             spec.method,
-            spec.destination,
+            destination.label,
             spec.write_disposition,
-            run.try_number,
+            run.identity.try_number,
         )
         try:
-            bitrix24_client(hook)  # the connection and client_kwargs are checked before the job
-            summary = GetAllJob(spec, hook, run, db, self.sql_conn_id).execute()
+            client = bitrix24_client(hook)  # the connection and client_kwargs are checked before the load
+            summary = run_load(spec, ClientPortal(client), destination, run)
         except Exception as error:
             report_failure(self.log, error, self.bitrix24_conn_id)
             raise
@@ -335,16 +355,12 @@ class Bitrix24GetAllOperator(BaseOperator):
             hook.close()
             if db is not None:
                 db.dispose()
-        how = (
-            "the previous try had committed it"
-            if summary.get("already_committed")
-            else spec.write_disposition
-        )
+        how = "the previous try had committed it" if summary.already_committed else spec.write_disposition
         self.log.info(
             "Exported %s to %s (%s%s)",
-            count(summary["rows"], "rows"),
-            summary["target"],
+            count(summary.rows, "rows"),
+            summary.target,
             how,
-            ", resumed after an earlier try" if summary["resumed"] else "",
+            ", resumed after an earlier try" if summary.resumed else "",
         )
-        return summary
+        return summary.as_dict()

@@ -31,7 +31,7 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
-from bitrix24_provider.staging.failures import is_operating_block, is_permanent, retry_after
+from bitrix24_provider.sync.failures import is_operating_block, is_permanent, retry_after
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy

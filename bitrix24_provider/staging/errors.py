@@ -1,8 +1,9 @@
 """Errors raised by the staging layer.
 
 Every class derives from :class:`ValueError` when the cause is the caller's input (a bad table name,
-a column policy that forbids the new columns, rows without the primary key), so a retry policy can
-fail such runs fast: repeating them cannot help.
+a column policy that forbids the new columns, rows without the primary key) and says so in
+``permanent`` (like the client's errors), so a retry policy can fail such runs fast: repeating them
+cannot help. ``retry_after`` is the wait before another attempt can succeed, when known.
 
 ::
 
@@ -18,23 +19,30 @@ fail such runs fast: repeating them cannot help.
         └── ValueConversionError    a value does not fit its column's described type
 
 :class:`FieldsAnswerError`, :class:`UnknownFieldError` and :class:`ColumnDropError` rebuild from their
-arguments when unpickled and pass their texts through :func:`~bitrix24_provider.client.redact.scrub`.
+arguments when unpickled and pass their texts through :func:`~bitrix24_provider.redaction.scrub`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from ..client.redact import scrub
+from ..redaction import scrub
 
 
 class StagingError(Exception):
     """Base class of the staging layer's errors."""
 
+    #: whether no later attempt (a retried task) can succeed
+    permanent: ClassVar[bool] = False
+    #: real seconds to wait before another attempt can succeed, when known
+    retry_after: float | None = None
+
 
 class StagingConfigError(StagingError, ValueError):
     """The export was configured in a way that cannot work (never retried)."""
+
+    permanent = True
 
 
 class InvalidIdentifierError(StagingConfigError):

@@ -57,7 +57,7 @@ class FileSink:
             self._spool = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         return self._spool
 
-    def write(self, rows: Sequence[Row], checkpoint: dict[str, Any] | None = None) -> None:
+    def write(self, rows: Sequence[Row]) -> None:
         if not rows:
             return
         frame = to_frame(rows, self.columns.update(rows))
@@ -109,6 +109,7 @@ class FileSink:
             target=self.label,
             columns_added=list(self.columns.added),
             columns_ignored=sorted(self.columns.ignored),
+            columns=list(self.columns.columns),
         )
 
     def _frames(self, pd: Any) -> Any:

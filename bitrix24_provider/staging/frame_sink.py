@@ -29,7 +29,7 @@ class FrameSink:
         self.columns = ColumnSet(kinds, column_policy, label)
         self.rows = 0
 
-    def write(self, rows: Sequence[Row], checkpoint: dict[str, Any] | None = None) -> None:
+    def write(self, rows: Sequence[Row]) -> None:
         if not rows:
             return
         self.df_callable(to_frame(rows, self.columns.update(rows)))
@@ -41,6 +41,7 @@ class FrameSink:
             target=self.label,
             columns_added=list(self.columns.added),
             columns_ignored=sorted(self.columns.ignored),
+            columns=list(self.columns.columns),
         )
 
     def abort(self, keep: bool = False) -> None:

@@ -1,11 +1,14 @@
-"""What every destination of an export has in common: the protocol, the export's progress and the
-set of columns a destination has seen so far."""
+"""What every destination of an export has in common: the protocol, the export's progress, where a
+SQL destination stages a load (what a resume point records) and the set of columns a destination has
+seen so far."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from sqlalchemy.engine import Connection
 
 from .columns import Column, Kind, columns_for
 from .errors import ColumnPolicyError
@@ -24,7 +27,7 @@ class Progress:
         None when the export cannot be resumed by id.
     :param max_cursor: the largest cursor value read.
     :param started_at: the portal's time when the export began (its first try, for a resumed one);
-        the stored watermark never passes it (see :mod:`.incremental`).
+        the stored watermark never passes it (see :mod:`.watermark`).
     """
 
     rows_read: int = 0
@@ -33,22 +36,6 @@ class Progress:
     ranges: list[tuple[int, int | None]] | None = None
     max_cursor: str | None = None
     started_at: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON values only (Airflow's task state store refuses tuples)."""
-        data = asdict(self)
-        if self.ranges is not None:
-            data["ranges"] = [[after, upto] for after, upto in self.ranges]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Progress:
-        names = ("rows_read", "pages", "chunks", "max_cursor", "started_at")
-        progress = cls(**{k: data[k] for k in names if k in data})
-        ranges = data.get("ranges")
-        if ranges is not None:
-            progress.ranges = [(int(after), None if upto is None else int(upto)) for after, upto in ranges]
-        return progress
 
 
 @dataclass
@@ -61,20 +48,46 @@ class Finished:
     high_water: str | None = None
     columns_added: list[str] = field(default_factory=list)
     columns_ignored: list[str] = field(default_factory=list)
+    #: the columns of the load, in order (a SQL ``append``/``merge`` target may have more)
+    columns: list[Column] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StagingPosition:
+    """Where a SQL destination keeps an unpublished load: the staging table (next to the target),
+    the load's id and the staging columns with their kinds. A resume point records it so that a
+    retry continues in the same table."""
+
+    staging: str
+    load_id: str
+    columns: tuple[Column, ...] = ()
+
+
+class Checkpointer(Protocol):
+    """Records how far an export got, with the destination's :class:`StagingPosition`, after each
+    chunk (the engine's resume point). ``transactional``: ``save``/``clear`` run inside the
+    destination's transaction (*conn*), so the position and the rows commit together."""
+
+    @property
+    def transactional(self) -> bool: ...
+
+    def save(self, position: StagingPosition, conn: Connection | None) -> None: ...
+
+    def clear(self, conn: Connection | None) -> None: ...
 
 
 class Sink(Protocol):
     """A destination for exported rows.
 
     ``write`` receives chunks of rows (duplicates by primary key already removed) and must make
-    them durable before returning when the sink is resumable; ``checkpoint`` is the progress record
-    to store with them. ``finish`` publishes everything at once; ``abort`` discards it (``keep``:
-    keep what a retry can resume from)."""
+    them durable before returning when the sink is resumable (a resumable SQL destination records
+    the export's progress with them through its :class:`Checkpointer`). ``finish`` publishes
+    everything at once; ``abort`` discards it (``keep``: keep what a retry can resume from)."""
 
     label: str
     resumable: bool
 
-    def write(self, rows: Sequence[Row], checkpoint: dict[str, Any] | None) -> None: ...
+    def write(self, rows: Sequence[Row]) -> None: ...
 
     def finish(self, progress: Progress) -> Finished: ...
 

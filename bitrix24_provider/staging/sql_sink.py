@@ -32,15 +32,14 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
 
-from .checkpoint import Checkpoint
-from .columns import KINDS, Column, Kind, columns_for, convert_rows
+from .columns import Column, Kind, columns_for, convert_rows
 from .database import Database
 from .dialects import run
 from .errors import ColumnDropError, ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
-from .incremental import next_high_water, parse_time
-from .sink import ColumnPolicy, Finished, Progress, Row
+from .sink import Checkpointer, ColumnPolicy, Finished, Progress, Row, StagingPosition
 from .sync_state import StateKey, StateRow, SyncState
+from .watermark import next_high_water, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,8 @@ class SqlSink:
     :param key: primary key columns (row field names); None: no key, no de-duplication.
     :param cursor_column: the cursor's row field, to keep the newest of duplicate rows.
     :param fallback_columns: the columns to create the target with when the export has no rows.
-    :param checkpoint: where progress is recorded after each chunk; None: not resumable.
+    :param checkpoint: records the export's progress with each chunk (in the chunk's transaction when
+        it is transactional); None: not resumable.
     :param allow_column_drop: ``replace`` may leave out columns the target has.
     """
 
@@ -71,7 +71,7 @@ class SqlSink:
         state_key: StateKey,
         cursor_column: str | None = None,
         fallback_columns: Sequence[Column] = (),
-        checkpoint: Checkpoint | None = None,
+        checkpoint: Checkpointer | None = None,
         allow_column_drop: bool = False,
     ) -> None:
         self.db = db
@@ -134,14 +134,15 @@ class SqlSink:
             state = self.state.read(conn, self.state_key)
         return state if state is not None and state.last_load_id == load_id else None
 
-    def start(self, resume: Mapping[str, Any] | None = None) -> bool:
-        """Pick the staging table: the checkpoint's when it still exists (returns True), else a new one."""
-        if resume and resume.get("staging"):
-            staging = self.target.sibling(str(resume["staging"]))
+    def start(self, position: StagingPosition | None = None) -> bool:
+        """Pick the staging table: *position*'s (a resume point's) when it still exists (returns
+        True), else a new one."""
+        if position is not None:
+            staging = self.target.sibling(position.staging)
             with self.db.begin() as conn:
                 if self.db.exists(conn, staging):
-                    self.staging, self.load_id = staging, str(resume.get("load_id") or staging.name)
-                    recorded = {str(n): k for n, k in resume.get("columns") or [] if k in KINDS}
+                    self.staging, self.load_id = staging, position.load_id or staging.name
+                    recorded = {c.name: c.kind for c in position.columns}
                     self.columns = [
                         Column(name, recorded.get(name) or self.kinds.get(name) or "text")
                         for name in self.db.column_names(conn, staging)
@@ -158,13 +159,10 @@ class SqlSink:
             run(conn, self.db.dialect.drop(self.staging))
         return False
 
-    def drop_stale(self, checkpoint: Mapping[str, Any]) -> None:
-        """Drop the staging table of a checkpoint that this run does not resume."""
-        name = checkpoint.get("staging")
-        if not name:
-            return
+    def drop_stale(self, staging_table: str) -> None:
+        """Drop the staging table *staging_table* of a resume point that this run does not resume."""
         try:
-            stale = self.target.sibling(str(name))
+            stale = self.target.sibling(staging_table)
         except StagingConfigError:
             return
         with self.db.begin() as conn:
@@ -172,7 +170,7 @@ class SqlSink:
 
     # -- chunks -----------------------------------------------------------------------------
 
-    def write(self, rows: Sequence[Row], checkpoint: dict[str, Any] | None) -> None:
+    def write(self, rows: Sequence[Row]) -> None:
         assert self.staging is not None, "start() first"
         dialect = self.db.dialect
         columns = list(self.columns)
@@ -186,7 +184,7 @@ class SqlSink:
                 )
         values = self._dedupe(convert_rows(rows, columns + new), columns + new)
         replace_existing = bool(self.key) and not self._monotonic(values, columns + new)
-        record = self._record(checkpoint, columns + new)
+        record = self._position(columns + new)
         with self.db.begin() as conn:
             if rows and not self.created:
                 run(conn, dialect.create_table(self.staging, new, self.key or None))
@@ -203,15 +201,10 @@ class SqlSink:
         if record is not None and self.checkpoint is not None and not self.checkpoint.transactional:
             self.checkpoint.save(record, None)
 
-    def _record(self, checkpoint: dict[str, Any] | None, columns: Sequence[Column]) -> dict[str, Any] | None:
-        if checkpoint is None or self.staging is None:
+    def _position(self, columns: Sequence[Column]) -> StagingPosition | None:
+        if self.checkpoint is None or self.staging is None:
             return None
-        return {
-            **checkpoint,
-            "staging": self.staging.name,
-            "load_id": self.load_id,
-            "columns": [[c.name, c.kind] for c in columns],
-        }
+        return StagingPosition(self.staging.name, self.load_id, tuple(columns))
 
     def _key_positions(self, columns: Sequence[Column]) -> list[int]:
         names = [c.name for c in columns]
@@ -279,6 +272,7 @@ class SqlSink:
             if self.created:
                 finished.rows = int(run(conn, f"SELECT COUNT(*) FROM {self.staging.sql}").scalar() or 0)
                 self._publish(conn, finished)
+                finished.columns = list(self.columns)
             else:
                 log.warning("No rows and no column description: %s was not created", self.label)
             previous = self.state.read(conn, self.state_key)

@@ -367,12 +367,11 @@ def test_progress_lines_while_items_are_sent(make_portal, caplog):
     )
 
     assert summary["succeeded"] == 500
-    *lines, last = [
-        r.getMessage() for r in caplog.records if r.name == "bitrix24_provider.staging.progress_log"
-    ]
+    *lines, last = [r.getMessage() for r in caplog.records if r.name == "bitrix24_provider.sync.progress_log"]
     assert len(lines) >= 4, lines
     assert all(re.match(r"[\d,]+ of 500 items \(\d+%\), \d+ requests?, ", line) for line in lines), lines
     done = [int(line.split(" of ")[0].replace(",", "")) for line in lines]
     assert done == sorted(done) and 0 < done[-1] <= 500
-    assert re.fullmatch(r"Finished 500 of 500 items in [\d.]+ s, 10 requests, [\d,.]+ items/s", last)
+    # the duration reads "2.4 s" or, on a loaded machine, "1 min 6 s"
+    assert re.fullmatch(r"Finished 500 of 500 items in [^,]+ s, 10 requests, [\d,.]+ items/s", last)
     assert not [r for r in caplog.records if "None" in r.getMessage()]

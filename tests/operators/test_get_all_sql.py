@@ -326,7 +326,7 @@ def test_templates_render(make_portal, sqlite_target):
     assert summary["rows"] < len(seeded_ids(portal))
 
 
-PROGRESS = "bitrix24_provider.staging.progress_log"
+PROGRESS = "bitrix24_provider.sync.progress_log"
 
 
 def our_lines(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> list[str]:

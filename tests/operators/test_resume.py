@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from bitrix24_provider.client.errors import AuthError, BitrixError
 from bitrix24_provider.operators.bitrix24 import Bitrix24GetAllOperator
 from bitrix24_provider.operators.retry import decide
-from bitrix24_provider.staging.checkpoint import TaskStateCheckpoint
+from bitrix24_provider.sync.resume import ResumePoint, TaskStateCheckpoint
 from tests.conftest import REPO
 from tests.staging._support import SqlTarget, configure, make_context, reset_counters, seeded_ids, stats
 
@@ -50,7 +50,7 @@ def export_op(target: SqlTarget, **kwargs: Any) -> Bitrix24GetAllOperator:
     )
 
 
-def table_checkpoint(target: SqlTarget) -> dict[str, Any] | None:
+def table_checkpoint(target: SqlTarget) -> ResumePoint | None:
     """The fallback checkpoint row (Airflow without task_state_store)."""
     engine = sa.create_engine(target.url, connect_args={"timeout": 30} if target.kind == "sqlite" else {})
     try:
@@ -62,7 +62,7 @@ def table_checkpoint(target: SqlTarget) -> dict[str, Any] | None:
             ).first()
     finally:
         engine.dispose()
-    return None if row is None else json.loads(row[0])
+    return None if row is None else ResumePoint.from_json(json.loads(row[0]))
 
 
 def break_portal_when(
@@ -83,17 +83,20 @@ def break_portal_when(
     return thread
 
 
+def staging_of(checkpoint: ResumePoint) -> str:
+    assert checkpoint.position is not None
+    return checkpoint.position.staging
+
+
 def staging_tables(target: SqlTarget) -> list[str]:
     return [t for t in target.tables() if t.startswith("_b24stg_")]
 
 
-def assert_resumed(
-    target: SqlTarget, portal: Any, checkpoint: dict[str, Any], summary: dict[str, Any]
-) -> None:
+def assert_resumed(target: SqlTarget, portal: Any, checkpoint: ResumePoint, summary: dict[str, Any]) -> None:
     """Try 2 read only the rows of the checkpoint's ranges (plus the newest-ids probe), and the
     target holds the exact ID set."""
     ids = seeded_ids(portal)
-    committed = outside(ids, checkpoint["ranges"])
+    committed = outside(ids, parallel_ranges(checkpoint))
     assert summary["resumed"] is True
     assert target.ids("deals") == ids  # exact ID set, no duplicates
     served = stats(portal)["rows_served"]
@@ -101,14 +104,15 @@ def assert_resumed(
     assert not staging_tables(target)
 
 
-def outside(ids: list[int], ranges: list[list[int | None]]) -> list[int]:
+def outside(ids: list[int], ranges: list[tuple[int, int | None]]) -> list[int]:
     """The ids in none of the ``(after, upto]`` ranges (``upto`` None: no upper end)."""
-    return [i for i in ids if not any(a < i and (u is None or i <= u) for a, u in ranges)]  # type: ignore[operator]
+    return [i for i in ids if not any(a < i and (u is None or i <= u) for a, u in ranges)]
 
 
-def parallel_ranges(checkpoint: dict[str, Any]) -> list[list[int | None]]:
+def parallel_ranges(checkpoint: ResumePoint) -> list[tuple[int, int | None]]:
     """The checkpoint's id ranges; the export ran as several parallel chains."""
-    ranges = checkpoint["ranges"]
+    ranges = checkpoint.progress.ranges
+    assert ranges is not None
     assert len(ranges) >= 2, ranges
     assert ranges[-1][1] is None  # the last range stays open to new rows
     return ranges
@@ -129,8 +133,8 @@ def test_killed_export_resumes_from_the_state_table(make_portal, sql_target):
     assert checkpoint is not None
     ranges = parallel_ranges(checkpoint)
     assert "deals" not in sql_target.tables()  # nothing published
-    assert staging_tables(sql_target) == [checkpoint["staging"]]
-    staged_ids = sql_target.ids(checkpoint["staging"])
+    assert staging_tables(sql_target) == [staging_of(checkpoint)]
+    staged_ids = sql_target.ids(staging_of(checkpoint))
     assert 0 < len(staged_ids) < 7000
     # the checkpoint says exactly what is staged: every id outside the ranges still to export
     assert staged_ids == outside(seeded_ids(portal), ranges)
@@ -155,12 +159,12 @@ def test_killed_export_resumes_from_airflows_task_state_store(make_portal, sql_t
     checkpoint = TaskStateCheckpoint(task_state_store).load()
     assert checkpoint is not None
     ranges = parallel_ranges(checkpoint)
-    assert checkpoint["throttle"]["version"] >= 1  # the client's throttle state travels along
+    assert checkpoint.throttle is not None and checkpoint.throttle["version"] >= 1  # it travels along
     assert table_checkpoint(sql_target) is None  # the store was used, not the fallback table
     assert "deals" not in sql_target.tables()
     # the store is written after the chunk's commit: the staging table may hold one chunk more
     committed = outside(seeded_ids(portal), ranges)
-    staged = sql_target.ids(checkpoint["staging"])
+    staged = sql_target.ids(staging_of(checkpoint))
     assert set(committed) <= set(staged) and len(staged) - len(committed) <= CHUNK_ROWS
 
     configure(portal, {"faults": {"server_error": 0.0}})
@@ -208,11 +212,11 @@ def test_sigkilled_worker_resumes(make_portal, sqlite_target, tmp_path: Path):
     checkpoint = table_checkpoint(sqlite_target)
     assert checkpoint is not None
     assert "deals" not in sqlite_target.tables()
-    assert staging_tables(sqlite_target) == [checkpoint["staging"]]
+    assert staging_tables(sqlite_target) == [staging_of(checkpoint)]
     # the default client split the export into parallel chains; the staged rows are exactly the
     # committed ones (the checkpoint row commits with its chunk)
     ranges = parallel_ranges(checkpoint)
-    assert sqlite_target.ids(checkpoint["staging"]) == outside(seeded_ids(portal), ranges)
+    assert sqlite_target.ids(staging_of(checkpoint)) == outside(seeded_ids(portal), ranges)
 
     reset_counters(portal)
     retry = export_op(sqlite_target, client_kwargs=None, chunk_rows=2500)  # the child's settings

@@ -10,15 +10,12 @@ from hypothesis import strategies as st
 
 from bitrix24_provider.staging.columns import (
     KINDS,
-    camel_to_upper,
     convert,
     convert_column,
     infer_kind,
-    upper_to_camel,
 )
 from bitrix24_provider.staging.errors import InvalidIdentifierError, ValueConversionError
 from bitrix24_provider.staging.identifiers import TableName, check_identifier, quote, staging_name
-from bitrix24_provider.staging.incremental import CursorField, apply_bounds, resolve_bounds
 
 
 @pytest.mark.parametrize(
@@ -60,19 +57,6 @@ def test_infer_kind():
     assert infer_kind([None]) == "text"
 
 
-def test_task_name_spellings():
-    assert upper_to_camel("CHANGED_DATE") == "changedDate"
-    assert upper_to_camel("UF_CRM_TASK") == "ufCrmTask"
-    assert camel_to_upper("changedDate") == "CHANGED_DATE"
-    assert CursorField.for_method("tasks.task.list", "CHANGED_DATE") == CursorField(
-        "CHANGED_DATE", "changedDate"
-    )
-    assert CursorField.for_method("tasks.task.list", "changedDate") == CursorField(
-        "CHANGED_DATE", "changedDate"
-    )
-    assert CursorField.for_method("crm.item.list", "updatedTime") == CursorField("updatedTime", "updatedTime")
-
-
 @pytest.mark.parametrize("name", ["deals; DROP TABLE x", "1deals", "", "a" * 64, "my-table", 'x"y', None, 5])
 def test_table_names_must_be_simple_identifiers(name):
     with pytest.raises(InvalidIdentifierError, match="target_table must be a simple SQL identifier"):
@@ -85,25 +69,6 @@ def test_identifiers_are_quoted():
     assert check_identifier("_ok_1", "x") == "_ok_1"
     name = staging_name("t" * 63, "token")
     assert len(name) <= 63 and name.startswith("_b24stg_")
-
-
-def test_bounds_from_state_and_data_interval():
-    from datetime import datetime, timedelta, timezone
-
-    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(seconds=5), None)
-    assert bounds.lower == "2024-08-30T14:29:00+02:00" and bounds.upper is None
-    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(0), (start, start + timedelta(days=1)))
-    assert (bounds.lower, bounds.upper) == ("2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00")
-    assert resolve_bounds(None, timedelta(0), None).lower is None
-    cursor = CursorField("DATE_MODIFY", "DATE_MODIFY")
-    assert apply_bounds({"STAGE_ID": "WON"}, cursor, bounds) == {
-        "STAGE_ID": "WON",
-        ">=DATE_MODIFY": "2024-01-01T00:00:00+00:00",
-        "<DATE_MODIFY": "2024-01-02T00:00:00+00:00",
-    }
-    with pytest.raises(ValueError, match="already bounds the cursor field"):
-        apply_bounds({">DATE_MODIFY": "x"}, cursor, bounds)
 
 
 def test_json_values_stay_json():

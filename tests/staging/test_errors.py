@@ -18,7 +18,7 @@ from bitrix24_provider.staging.errors import (
     UnknownFieldError,
     ValueConversionError,
 )
-from bitrix24_provider.staging.failures import is_permanent
+from bitrix24_provider.sync.failures import is_permanent
 
 SECRET = "s3cr3twebhookcode"
 

@@ -67,7 +67,7 @@ def load(target, table, rows_chunks, disposition="replace", policy="add", max_cu
     sink = sink_for(target, table, disposition, policy, **kwargs)
     try:
         for rows in rows_chunks:
-            sink.write(rows, None)
+            sink.write(rows)
         return sink.finish(Progress(max_cursor=max_cursor))
     except BaseException:
         sink.abort(keep=False)
@@ -109,7 +109,7 @@ def test_replace_creates_a_typed_table(sql_target):
 def test_target_is_untouched_until_finish_and_after_abort(sql_target):
     load(sql_target, "deals", [[deal(1), deal(2)]])
     sink = sink_for(sql_target, "deals")
-    sink.write([deal(10), deal(11), deal(12)], None)
+    sink.write([deal(10), deal(11), deal(12)])
     assert sql_target.ids("deals") == [1, 2]  # staged, not published
     sink.abort(keep=False)
     sink.db.dispose()
@@ -121,7 +121,7 @@ def test_readers_never_see_a_half_replaced_table(sql_target):
     load(sql_target, "deals", [[deal(i) for i in range(1, 101)]])
     sink = sink_for(sql_target, "deals")
     for start in range(1000, 1500, 100):
-        sink.write([deal(i) for i in range(start, start + 100)], None)
+        sink.write([deal(i) for i in range(start, start + 100)])
     seen: list[Any] = []
     stop = threading.Event()
     engine = sa.create_engine(
@@ -278,7 +278,7 @@ def test_a_failing_publish_changes_neither_target_nor_state(sql_target):
     )
     sql_target.execute(f"UPDATE {sql_target.qualified('deals')} SET \"REQUIRED\" = 'x'")
     sink = sink_for(sql_target, "deals", "merge")
-    sink.write([deal(1, title="changed", REQUIRED=None), deal(7, REQUIRED=None)], None)
+    sink.write([deal(1, title="changed", REQUIRED=None), deal(7, REQUIRED=None)])
     with pytest.raises(sa.exc.IntegrityError):
         sink.finish(Progress(max_cursor="2030-01-01T00:00:00+00:00"))
     sink.abort(keep=False)

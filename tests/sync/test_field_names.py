@@ -9,9 +9,9 @@ import pytest
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.emulator import Emulator, EmulatorConfig
-from bitrix24_provider.staging.description import FieldsDescription, describe
 from bitrix24_provider.staging.errors import UnknownFieldError
-from bitrix24_provider.staging.field_names import FILTER_PREFIXES, check_names, split_filter_key
+from bitrix24_provider.sync.description import FieldsDescription, describe
+from bitrix24_provider.sync.field_names import FILTER_PREFIXES, check_names, split_filter_key
 from tests.staging._support import rest
 
 FAMILIES = [

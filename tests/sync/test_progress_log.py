@@ -1,4 +1,4 @@
-"""Progress lines of exports (``staging.progress_log``), from real exports over HTTP to the emulator.
+"""Progress lines of exports (``sync.progress_log``), from real exports over HTTP to the emulator.
 
 Time is a clock that moves only when the destination takes a chunk, so the lines are exactly
 predictable without sleeping.
@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bitrix24_provider.client import Bitrix
-from bitrix24_provider.staging.export import ExportRequest, ExportResult, run_export
 from bitrix24_provider.staging.frame_sink import FrameSink
-from bitrix24_provider.staging.progress_log import ProgressLog, count, duration
+from bitrix24_provider.sync.export import ExportRequest, ExportResult, run_export
+from bitrix24_provider.sync.progress_log import ProgressLog, count, duration
 
-LOGGER = "bitrix24_provider.staging.progress_log"
+LOGGER = "bitrix24_provider.sync.progress_log"
 ESTIMATED = re.compile(
     r"^([\d,]+) of ~([\d,]+) rows \((\d+)%\), (\d+) pages, \d+ requests, [\d,]+ rows/s, ETA "
 )

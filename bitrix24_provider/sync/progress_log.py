@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .sink import Progress
+from ..staging.sink import Progress
 
 __all__ = ["DEFAULT_INTERVAL", "ExportProgress", "ProgressLog", "call_with_progress", "clock_of", "count"]
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..client.families import family_of
-from .columns import request_name, response_name
-from .errors import IntervalNotOverError, StagingConfigError
+from ..staging.errors import IntervalNotOverError, StagingConfigError
+from ..staging.watermark import format_time, parse_time
+from .spelling import request_name, response_name
 
 #: the longest wait, in portal seconds, for the portal's clock to reach the end of a data interval
 #: inside the task (clocks of Airflow and the portal differ by seconds); beyond it the run is retried
@@ -43,53 +44,6 @@ class CursorField:
     def for_method(cls, method: str, name: str) -> CursorField:
         family = family_of(method)
         return cls(request_name(family, name), response_name(family, name))
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An aware datetime from an ISO 8601 string or datetime (naive values are taken as UTC)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 with offset, whole seconds: ``2024-08-30T14:29:00+02:00``."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.replace(microsecond=0).isoformat(timespec="seconds")
-
-
-def earlier(a: str | None, b: str | None) -> str | None:
-    """The earlier of two watermarks (compared as instants, returned as sent); None counts as unknown."""
-    ta, tb = parse_time(a), parse_time(b)
-    if ta is None:
-        return b if tb is not None else None
-    if tb is None:
-        return a
-    return b if tb < ta else a
-
-
-def next_high_water(previous: str | None, loaded: str | None, started_at: str | None) -> str | None:
-    """The watermark to store after a load: the largest cursor value loaded so far (*previous* or
-    *loaded*), capped at *started_at*, the portal time at which this export began."""
-    return earlier(later(previous, loaded), started_at)
-
-
-def later(a: str | None, b: str | None) -> str | None:
-    """The later of two watermarks (compared as instants, returned as sent)."""
-    ta, tb = parse_time(a), parse_time(b)
-    if ta is None:
-        return b if tb is not None else None
-    if tb is None:
-        return a
-    return b if tb > ta else a
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from typing import Any
 
 from ..client.errors import BitrixAPIError, BitrixError, OutcomeUnknown
 from ..client.writes import is_write
-from .columns import Column, Kind
-from .database import Database
-from .dialects import run
-from .identifiers import TableName
-from .sink import Progress
-from .sql_sink import SqlSink
-from .sync_state import StateKey
+from ..staging.columns import Column, Kind
+from ..staging.database import Database
+from ..staging.dialects import run
+from ..staging.identifiers import TableName
+from ..staging.sink import Progress
+from ..staging.sql_sink import SqlSink
+from ..staging.sync_state import StateKey
 
 RESULT_COLUMNS: tuple[Column, ...] = (
     Column("position", "integer"),
@@ -136,7 +136,7 @@ def write_results(
     sink.start(None)
     try:
         for start in range(0, len(rows), chunk_rows):
-            sink.write(rows[start : start + chunk_rows], None)
+            sink.write(rows[start : start + chunk_rows])
         return sink.finish(Progress(rows_read=len(rows))).rows
     except BaseException:
         sink.abort(keep=False)

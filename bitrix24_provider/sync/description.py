@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from ..client.errors import BitrixError
 from ..client.families import ITEM, TASK, family_of
-from .columns import Column, Kind, fields_call, kind_of_type, response_name
-from .errors import FieldsAnswerError, StagingConfigError
+from ..client.sync_client import Bitrix
+from ..staging.columns import Column, Kind, kind_of_type
+from ..staging.errors import FieldsAnswerError, StagingConfigError
+from .spelling import fields_call, response_name
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class FieldsDescription:
         returns (``CHANGED_DATE`` → ``changedDate``).
     :param kinds: row field → kind; fields described without a type (``user.fields``) are left out
         and typed from their values.
+    :param types: row field → Bitrix24's field type as described (``crm_status``, ``datetime``...).
+    :param titles: row field → its label: a user field's ``formLabel`` (else ``listLabel``), else
+        the field's ``title`` (``user.fields``: the value).
     :param masks: the family's ``select`` wildcards.
     :param filter_only: filter keys the method takes beyond its fields.
     :param fold_case: names also match in upper case (all families but ``crm.item``).
@@ -78,6 +83,8 @@ class FieldsDescription:
     filter_only: frozenset[str]
     fold_case: bool
     answered_at: datetime
+    types: Mapping[str, str] = field(default_factory=dict)
+    titles: Mapping[str, str] = field(default_factory=dict)
 
     def row_name(self, name: str) -> str | None:
         """The row field that request name *name* returns; None when it is not a field."""
@@ -106,7 +113,7 @@ def required_fields_call(method: str, params: Mapping[str, Any]) -> tuple[str, d
     return fields_method, {k: v for k, v in fields_params.items() if v is not None}
 
 
-def describe(client: Any, method: str, params: Mapping[str, Any]) -> FieldsDescription:
+def describe(client: Bitrix, method: str, params: Mapping[str, Any]) -> FieldsDescription:
     """Call the ``.fields`` method of *method* once (``request()``, for its ``time`` block).
 
     A failure after the client's own retries is logged once and raised as the client's typed error:
@@ -133,6 +140,8 @@ def read_answer(method: str, params: Mapping[str, Any], fields_method: str, answ
     original_uf = family is ITEM and _yes(_param(params, "useOriginalUfNames"))
     rows: dict[str, str] = {}
     kinds: dict[str, Kind] = {}
+    types: dict[str, str] = {}
+    titles: dict[str, str] = {}
     for key, spec in fields.items():
         name = str(key)
         row = response_name(family, name)
@@ -144,6 +153,9 @@ def read_answer(method: str, params: Mapping[str, Any], fields_method: str, answ
         if isinstance(spec, Mapping):  # user.fields: {NAME: "title"} carries no types
             multiple = bool(spec.get("isMultiple")) or str(spec.get("type", "")).lower() == "crm_multifield"
             kinds[row] = kind_of_type(spec.get("type"), multiple)
+            if spec.get("type"):
+                types[row] = str(spec["type"])
+        titles[row] = _title(spec, name)
     subject = fields_method.rsplit(".", 1)[0]
     if family is ITEM:
         subject += f" (entityTypeId {_param(params, 'entityTypeId')})"
@@ -157,7 +169,20 @@ def read_answer(method: str, params: Mapping[str, Any], fields_method: str, answ
         filter_only=_TASK_FILTER_ONLY if family is TASK else frozenset(),
         fold_case=family is not ITEM,
         answered_at=_answered_at(fields_method, answer),
+        types=types,
+        titles=titles,
     )
+
+
+def _title(spec: Any, name: str) -> str:
+    if isinstance(spec, str) and spec:
+        return spec
+    if isinstance(spec, Mapping):
+        for key in ("formLabel", "listLabel", "title"):
+            label = spec.get(key)
+            if isinstance(label, str) and label:
+                return label
+    return name
 
 
 def _answered_at(fields_method: str, answer: Mapping[str, Any]) -> datetime:

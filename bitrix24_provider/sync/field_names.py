@@ -16,10 +16,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..client.families import ITEM, USER, family_of
-from .columns import request_name, response_name
+from ..staging.errors import UnknownFieldError
 from .description import FieldsDescription
-from .errors import UnknownFieldError
 from .incremental import CursorField
+from .spelling import request_name, response_name
 
 #: filter operator prefixes (contract §3.4), longest first so ``!=%`` is not read as ``!``
 FILTER_PREFIXES = (

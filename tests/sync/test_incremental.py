@@ -22,12 +22,13 @@ from bitrix24_provider.emulator import Emulator
 from bitrix24_provider.operators.bitrix24 import Bitrix24GetAllOperator
 from bitrix24_provider.operators.retry import decide
 from bitrix24_provider.staging.errors import IntervalNotOverError
-from bitrix24_provider.staging.incremental import (
+from bitrix24_provider.staging.watermark import format_time, next_high_water, parse_time
+from bitrix24_provider.sync.incremental import (
     Bounds,
-    format_time,
+    CursorField,
+    apply_bounds,
     interval_wait,
-    next_high_water,
-    parse_time,
+    resolve_bounds,
 )
 from tests.staging._support import SqlTarget, configure, make_context, seeded_ids
 
@@ -251,3 +252,22 @@ def test_interval_wait():
     with pytest.raises(IntervalNotOverError):
         interval_wait(bounds, "2026-05-01T11:58:00+00:00")
     assert interval_wait(Bounds("x", None, "state"), "2026-05-01T11:58:00+00:00") == 0
+
+
+def test_bounds_from_state_and_data_interval():
+    from datetime import datetime, timedelta, timezone
+
+    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(seconds=5), None)
+    assert bounds.lower == "2024-08-30T14:29:00+02:00" and bounds.upper is None
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    bounds = resolve_bounds("2024-08-30T14:29:05+02:00", timedelta(0), (start, start + timedelta(days=1)))
+    assert (bounds.lower, bounds.upper) == ("2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00")
+    assert resolve_bounds(None, timedelta(0), None).lower is None
+    cursor = CursorField("DATE_MODIFY", "DATE_MODIFY")
+    assert apply_bounds({"STAGE_ID": "WON"}, cursor, bounds) == {
+        "STAGE_ID": "WON",
+        ">=DATE_MODIFY": "2024-01-01T00:00:00+00:00",
+        "<DATE_MODIFY": "2024-01-02T00:00:00+00:00",
+    }
+    with pytest.raises(ValueError, match="already bounds the cursor field"):
+        apply_bounds({">DATE_MODIFY": "x"}, cursor, bounds)

@@ -11,15 +11,15 @@ from bitrix24_provider.client.errors import MethodNotFound, ServerError
 from bitrix24_provider.client.retry import RetryPolicy
 from bitrix24_provider.client.settings import ClientSettings
 from bitrix24_provider.emulator import CostModel
-from bitrix24_provider.staging.columns import fields_call
-from bitrix24_provider.staging.description import (
+from bitrix24_provider.staging.errors import FieldsAnswerError, StagingConfigError
+from bitrix24_provider.sync.description import (
     describe,
     described_columns,
     read_answer,
     required_fields_call,
     selected_rows,
 )
-from bitrix24_provider.staging.errors import FieldsAnswerError, StagingConfigError
+from bitrix24_provider.sync.spelling import fields_call
 from tests.staging._support import stats
 
 #: four attempts with backoff sleeps of up to 5 portal seconds, run 1000 times faster

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..client.errors import IncompleteResultError
 from ..client.families import family_of
 from ..client.listing import keyset_plan
-from .errors import MissingKeyError
-from .incremental import CursorField, format_time, parse_time
+from ..client.sync_client import Bitrix
+from ..staging.errors import MissingKeyError
+from ..staging.sink import Finished, Progress, Row, Sink
+from ..staging.watermark import format_time, parse_time
+from .incremental import Bounds, CursorField
 from .progress_log import DEFAULT_INTERVAL, Clock, ExportProgress, ProgressLog, clock_of
-from .sink import Finished, Progress, Row, Sink
+from .resume import ResumePoint, ResumeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class ExportRequest:
     """:param params: the list method's parameters, resolved (``select``, ``filter`` with the cursor
         bounds, ``order``...).
     :param key: primary key fields of the rows (empty: no de-duplication).
+    :param bounds: the cursor bounds in ``params`` (incremental exports), kept with a resume point.
     :param resumable: whether progress is checkpointed by id ranges (keyset paging).
     :param fingerprint: hash of the run's defining parameters; a checkpoint with another one is stale.
     :param started_at: the portal's time when this export began (see :func:`portal_time`); a resumed
@@ -51,6 +55,7 @@ class ExportRequest:
     params: dict[str, Any]
     key: tuple[str, ...] = ()
     cursor: CursorField | None = None
+    bounds: Bounds | None = None
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     resumable: bool = False
     fingerprint: str = ""
@@ -68,11 +73,12 @@ class ExportResult:
 
 
 def can_resume_by_id(method: str, params: Mapping[str, Any]) -> bool:
-    """Whether the export pages by id (keyset), the precondition of resuming by id."""
+    """Whether the client's plan for this export pages by id (keyset), the precondition of resuming
+    by id: the client's own paging decision, not a copy of it."""
     return keyset_plan(method, params) is not None
 
 
-def portal_time(client: Any) -> str:
+def portal_time(client: Bitrix) -> str:
     """The portal's current time (ISO 8601 with its offset, whole seconds), from its own clock: the
     ``time`` block of a ``server.time`` answer, else its result."""
     answer = client.request("server.time")
@@ -112,13 +118,10 @@ class RangeTracker:
 
 
 class _Chunker:
-    def __init__(
-        self, request: ExportRequest, sink: Sink, progress: Progress, throttle: Callable[[], Any] | None
-    ):
+    def __init__(self, request: ExportRequest, sink: Sink, progress: Progress):
         self.request = request
         self.sink = sink
         self.progress = progress
-        self.throttle = throttle
         self.id_field = family_of(request.method).response_id
         self.checkpointing = request.resumable and sink.resumable
         self.tracker = RangeTracker(progress.ranges)
@@ -140,15 +143,7 @@ class _Chunker:
             self.tracker.commit(int(r[self.id_field]) for r in rows if r.get(self.id_field) is not None)
             progress.ranges = None if self.tracker.ranges is None else list(self.tracker.ranges)
         progress.chunks += 1
-        checkpoint = None
-        if self.checkpointing:
-            checkpoint = {
-                "fingerprint": request.fingerprint,
-                "params": request.params,
-                **progress.as_dict(),
-                "throttle": self.throttle() if self.throttle is not None else None,
-            }
-        self.sink.write(rows, checkpoint)
+        self.sink.write(rows)  # a resumable destination records the progress with the rows
 
     def _check_cursor(self, rows: Sequence[Row]) -> None:
         if self.cursor_checked or self.request.cursor is None:
@@ -181,24 +176,25 @@ def _max_time(current: str | None, values: Iterable[Any]) -> str | None:
 
 
 def run_export(
-    client: Any,
+    client: Bitrix,
     request: ExportRequest,
     sink: Sink,
     *,
-    resume: Mapping[str, Any] | None = None,
-    throttle_state: Callable[[], Any] | None = None,
+    resume: ResumePoint | None = None,
+    recorder: ResumeRecorder | None = None,
     clock: Clock | None = None,
 ) -> ExportResult:
-    """Export *request* into *sink*; *resume* is the checkpoint of an earlier try to continue from;
-    *clock* times the progress lines (default: the client's).
+    """Export *request* into *sink*; *resume* is the resume point of an earlier try to continue from;
+    *recorder* (the sink's checkpointer) is told the progress it records; *clock* times the progress
+    lines (default: the client's).
 
     Nothing is published unless every page arrived: on any error the sink is left unpublished and the
     exception propagates (the caller decides whether to keep the staging data for a retry).
     """
-    progress = Progress.from_dict(resume) if resume else Progress()
+    progress = replace(resume.progress) if resume is not None else Progress()
     if progress.started_at is None:
         progress.started_at = request.started_at
-    resumed = bool(resume) and request.resumable and progress.ranges is not None
+    resumed = resume is not None and request.resumable and progress.ranges is not None
     ranges = progress.ranges if resumed else None
     if ranges is not None:
         log.info(
@@ -208,17 +204,14 @@ def run_export(
             progress.rows_read,
             progress.chunks,
         )
-    chunker = _Chunker(request, sink, progress, throttle_state)
+    if recorder is not None:
+        recorder.track(request.params, request.bounds, progress)
+    chunker = _Chunker(request, sink, progress)
     lines = ProgressLog(
         interval=request.progress_interval, clock=clock or clock_of(client), done=progress.rows_read
     )
-    stats = getattr(client, "stats", None)
-    reporter = ExportProgress(
-        lines,
-        chunker.id_field,
-        progress,
-        requests=(lambda: int(stats.http_requests)) if stats is not None else None,
-    )
+    stats = client.stats
+    reporter = ExportProgress(lines, chunker.id_field, progress, requests=lambda: int(stats.http_requests))
 
     def on_ranges(ranges: list[tuple[int, int | None]] | None) -> None:
         reporter.on_ranges(ranges)

@@ -1,0 +1,7 @@
+from tests.staging._support import (  # noqa: F401 - fixtures
+    make_portal,
+    postgres_target,
+    sql_target,
+    sqlite_target,
+    task_state_store,
+)
