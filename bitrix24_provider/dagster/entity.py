@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bitrix24_provider.client.families import family_of
-from bitrix24_provider.staging.description import required_fields_call
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.identifiers import check_identifier
 from bitrix24_provider.staging.sink import COLUMN_POLICIES
 from bitrix24_provider.staging.sql_sink import WRITE_DISPOSITIONS
+from bitrix24_provider.sync import LoadSpec
+from bitrix24_provider.sync.description import required_fields_call
 
 __all__ = ["Bitrix24Entity"]
 
@@ -122,6 +124,7 @@ class Bitrix24Entity:
             ("lag", float(self.lag)),
         ):
             object.__setattr__(self, name, value)
+        self.to_spec()  # the engine's own checks (parameters it could not send...)
         try:
             self.to_json()
         except (TypeError, ValueError) as error:
@@ -133,6 +136,23 @@ class Bitrix24Entity:
     def key(self) -> tuple[str, ...]:
         """The primary key, normalized (never None after construction)."""
         return tuple(self.primary_key or ())
+
+    def to_spec(self, use_data_interval: bool = False) -> LoadSpec:
+        """The engine's spec of this entity (``use_data_interval``: bound the cursor to the run's
+        partition window instead of the watermark)."""
+        return LoadSpec(
+            method=self.method,
+            request_params=self.request_params,
+            select=self.select,
+            filter=self.filter,
+            write_disposition=self.write_disposition,  # type: ignore[arg-type]
+            primary_key=self.key,
+            cursor_field=self.cursor_field,
+            lag=timedelta(seconds=self.lag),
+            use_data_interval=use_data_interval and self.cursor_field is not None,
+            chunk_rows=self.chunk_rows,
+            column_policy=self.column_policy,  # type: ignore[arg-type]
+        )
 
     def to_json(self) -> str:
         """The entity as JSON (kept in the asset's metadata, read back by the load)."""

@@ -12,7 +12,6 @@ from typing import Any
 
 from bitrix24_provider.client import Bitrix
 from bitrix24_provider.client.redact import register_secret
-from bitrix24_provider.client.throttle import ThrottleState
 from bitrix24_provider.hooks.connection import Bitrix24ConnectionConfig
 from bitrix24_provider.hooks.oauth_tokens import (
     OAuthReauthorizationRequired,
@@ -32,8 +31,8 @@ _RELOAD_PAUSES = (0.2, 0.4, 0.8, 1.6)
 
 
 class PortalSession:
-    """The client of one step: ``get_client``, ``export_throttle_state``, ``restore_throttle_state``
-    (what the load asks of a portal) and :meth:`close`.
+    """The client of one step (the load reaches it through the engine's ``ClientPortal``); :meth:`close`
+    it when the step ends.
 
     :param tokens: where rotated OAuth tokens live (OAuth only).
     """
@@ -61,12 +60,6 @@ class PortalSession:
                 **config.client_arguments(self._on_refresh, self._on_invalid_grant, self.client_kwargs)
             )
         return self._client
-
-    def export_throttle_state(self) -> ThrottleState:
-        return self.get_client().export_throttle_state()
-
-    def restore_throttle_state(self, state: Mapping[str, Any]) -> None:
-        self.get_client().restore_throttle_state(state)
 
     def close(self) -> None:
         client, self._client = self._client, None

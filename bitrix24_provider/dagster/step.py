@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from bitrix24_provider.client.redact import scrub
 from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.identifiers import TableName, quote
-from bitrix24_provider.staging.progress_log import count
+from bitrix24_provider.sync import LoadSummary, RunIdentity
+from bitrix24_provider.sync.progress_log import count
 
 from .entity import Bitrix24Entity
-from .load import LoadIdentity, LoadOutcome, run_entity_load, target_of
+from .load import run_entity_load, target_of
 from .translator import ENTITY_METADATA
 
 if TYPE_CHECKING:
@@ -91,15 +92,18 @@ def entity_of(context: dg.AssetExecutionContext, key: dg.AssetKey) -> Bitrix24En
     return Bitrix24Entity.from_json(str(spec.metadata[ENTITY_METADATA]))
 
 
-def identity_of(context: dg.AssetExecutionContext, key: dg.AssetKey) -> LoadIdentity:
+def identity_of(context: dg.AssetExecutionContext, key: dg.AssetKey) -> RunIdentity:
+    """The root run id, so that a re-execution continues the checkpoints of the run it re-executes;
+    a failed step always keeps what it staged (a run can be re-executed at any time)."""
     run = context.run
     reexecution = run.parent_run_id is not None
-    return LoadIdentity(
+    return RunIdentity(
         orchestrator="dagster",
         pipeline=context.job_name,
         run_id=run.root_run_id or run.run_id,
         step=key.to_user_string(),
         try_number=context.retry_number + (2 if reexecution else 1),
+        more_tries=True,
     )
 
 
@@ -119,17 +123,17 @@ def _scalar(db: Database, sql: str) -> int:
 
 
 def _checks(
-    db: Database, target: TableName, entity: Bitrix24Entity, key: dg.AssetKey, outcome: LoadOutcome
+    db: Database, target: TableName, entity: Bitrix24Entity, key: dg.AssetKey, summary: LoadSummary
 ) -> tuple[int, list[dg.AssetCheckResult]]:
     table_rows = _scalar(db, f"SELECT COUNT(*) FROM {target.sql}")
-    whole = outcome.mode == "replace"
-    complete = outcome.rows_read >= outcome.rows and (not whole or table_rows == outcome.rows)
+    whole = summary.mode == "replace"
+    complete = summary.rows_read >= summary.rows and (not whole or table_rows == summary.rows)
     results = [
         dg.AssetCheckResult(
             asset_key=key,
             check_name=CHECK_COMPLETE,
             passed=complete,
-            metadata={"rows_read": outcome.rows_read, "rows_loaded": outcome.rows, "table_rows": table_rows},
+            metadata={"rows_read": summary.rows_read, "rows_loaded": summary.rows, "table_rows": table_rows},
         )
     ]
     if entity.key:
@@ -154,30 +158,33 @@ def _check_key(key: dg.AssetKey, result: dg.AssetCheckResult) -> dg.AssetCheckKe
     return dg.AssetCheckKey(key, str(result.check_name))
 
 
-def _metadata(outcome: LoadOutcome, table_rows: int) -> dict[str, Any]:
+def _metadata(summary: LoadSummary, table_rows: int) -> dict[str, Any]:
     schema = dg.TableSchema(
-        columns=[dg.TableColumn(c.name, c.type, description=c.title) for c in outcome.columns]
+        columns=[
+            dg.TableColumn(c.name, c.type, description=c.title if c.title != c.name else None)
+            for c in summary.columns
+        ]
     )
     metadata: dict[str, Any] = {
         # the keys of Dagster's TableMetadataSet (not exported by every version)
         "dagster/row_count": dg.MetadataValue.int(table_rows),
-        "dagster/table_name": dg.MetadataValue.text(outcome.target),
+        "dagster/table_name": dg.MetadataValue.text(summary.target),
         "dagster/column_schema": dg.MetadataValue.table_schema(schema),
-        "bitrix24/rows_loaded": outcome.rows,
-        "bitrix24/rows_read": outcome.rows_read,
-        "bitrix24/pages": outcome.pages,
-        "bitrix24/requests": outcome.requests,
-        "bitrix24/mode": outcome.mode,
-        "bitrix24/resumed": outcome.resumed,
+        "bitrix24/rows_loaded": summary.rows,
+        "bitrix24/rows_read": summary.rows_read,
+        "bitrix24/pages": summary.pages,
+        "bitrix24/requests": summary.requests,
+        "bitrix24/mode": summary.mode,
+        "bitrix24/resumed": summary.resumed,
     }
     optional = {
-        "bitrix24/max_cursor": outcome.max_cursor,
-        "bitrix24/watermark": outcome.watermark,
-        "bitrix24/incremental_from": outcome.incremental_from,
-        "bitrix24/incremental_to": outcome.incremental_to,
+        "bitrix24/max_cursor": summary.max_cursor,
+        "bitrix24/watermark": summary.watermark,
+        "bitrix24/incremental_from": summary.incremental_from,
+        "bitrix24/incremental_to": summary.incremental_to,
     }
     metadata.update({k: v for k, v in optional.items() if v is not None})
-    if outcome.already_committed:
+    if summary.already_committed:
         metadata["bitrix24/already_committed"] = True
     return metadata
 
@@ -198,7 +205,7 @@ def load_selected(
                 entity = entities[key]
                 target = target_of(entity, destination.schema)
                 context.log.info("Loading %s (%s) into %s", key.to_user_string(), entity.method, target.label)
-                outcome = run_entity_load(
+                summary = run_entity_load(
                     entity,
                     session,
                     db,
@@ -206,19 +213,19 @@ def load_selected(
                     identity_of(context, key),
                     _data_interval(context),
                 )
-                table_rows, checks = _checks(db, target, entity, key, outcome)
+                table_rows, checks = _checks(db, target, entity, key, summary)
                 context.log.info(
                     "Loaded %s into %s (%s, %s read, %s requests%s)",
-                    count(outcome.rows, "rows"),
-                    outcome.target,
-                    outcome.mode,
-                    count(outcome.rows_read, "rows"),
-                    outcome.requests,
-                    ", resumed" if outcome.resumed else "",
+                    count(summary.rows, "rows"),
+                    summary.target,
+                    summary.mode,
+                    count(summary.rows_read, "rows"),
+                    summary.requests,
+                    ", resumed" if summary.resumed else "",
                 )
                 yield dg.MaterializeResult(
                     asset_key=key,
-                    metadata=_metadata(outcome, table_rows),
+                    metadata=_metadata(summary, table_rows),
                     check_results=[
                         c for c in checks if dg.AssetCheckKey(key, str(c.check_name)) in wanted_checks
                     ],

@@ -64,7 +64,11 @@ def test_json_round_trip():
             StagingConfigError,
             "column_policy",
         ),
-        ({"method": "crm.deal.list", "table": "t", "filter": {"ID": object()}}, StagingConfigError, "JSON"),
+        (
+            {"method": "crm.deal.list", "table": "t", "filter": {"ID": object()}},
+            StagingConfigError,
+            "cannot be sent",
+        ),
         ({"method": "lists.element.get", "table": "t"}, StagingConfigError, "fields"),
     ],
 )

@@ -13,13 +13,15 @@ import sqlalchemy as sa
 from bitrix24_provider.client.errors import InvalidCredentials, MethodNotFound, ServerError
 from bitrix24_provider.dagster import Bitrix24Entity, Bitrix24Resource, build_bitrix24_assets
 from bitrix24_provider.staging.errors import StagingConfigError, UnknownFieldError
+from bitrix24_provider.sync.resume import ResumePoint
 from tests.dagster import jobs
 from tests.dagster.support import event_log, materializations, resources
 from tests.operators.test_resume import PROBE_ROWS, break_portal_when, outside, parallel_ranges
 from tests.staging._support import SqlTarget, configure, reset_counters, seeded_ids, stats
 
 
-def _checkpoint(target: SqlTarget) -> dict[str, Any] | None:
+def _checkpoint(target: SqlTarget) -> tuple[ResumePoint, tuple[str, ...]] | None:
+    """The resume point in ``_bitrix24_resume`` and its key (pipeline, run, step)."""
     engine = sa.create_engine(target.url)
     try:
         with engine.connect() as conn:
@@ -32,7 +34,7 @@ def _checkpoint(target: SqlTarget) -> dict[str, Any] | None:
         engine.dispose()
     if row is None:
         return None
-    return {**json.loads(row[0]), "_key": tuple(row[1:])}
+    return ResumePoint.from_json(json.loads(row[0])), tuple(row[1:])
 
 
 def _user_error(result: Any) -> Any:
@@ -60,12 +62,14 @@ def test_a_failed_run_re_executed_resumes_and_ends_exact(make_portal, sql_target
             assert not failed.success
             assert _user_error(failed).cls_name == ServerError.__name__
         watcher.join()
-        checkpoint = _checkpoint(sql_target)
-        assert checkpoint is not None
-        assert checkpoint["_key"] == ("dagster:load_deals", failed.run_id, "bitrix24/deals")
+        stored = _checkpoint(sql_target)
+        assert stored is not None
+        checkpoint, key = stored
+        assert key == ("load_deals", failed.run_id, "bitrix24/deals")
         ranges = parallel_ranges(checkpoint)
         assert "deals" not in sql_target.tables()  # nothing published
-        staged = sql_target.ids(checkpoint["staging"])
+        assert checkpoint.position is not None
+        staged = sql_target.ids(checkpoint.position.staging)
         assert 0 < len(staged) < 7000
 
         configure(portal, {"faults": {"server_error": 0.0}})
