@@ -8,6 +8,7 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
+from bitrix24_provider.client import Bitrix
 from bitrix24_provider.dagster import Bitrix24Entity, Bitrix24Translator, build_bitrix24_assets
 from tests.dagster.support import checks, event_log, materializations, resources
 from tests.staging._support import rest, seeded_ids, stats
@@ -125,3 +126,24 @@ def test_a_translator_sets_keys_and_groups():
 def test_two_entities_on_one_key_are_refused():
     with pytest.raises(ValueError, match="same asset key"):
         build_bitrix24_assets([CONTACTS, Bitrix24Entity("crm.company.list", "contacts")])
+
+
+def test_a_daily_partition_bounds_the_cursor_to_its_window(make_portal, sqlite_target):
+    portal = make_portal(deals=3000)
+    deals = Bitrix24Entity("crm.deal.list", "deals", cursor_field="DATE_MODIFY", lag=0)
+    daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    assets = build_bitrix24_assets([deals], partitions_def=daily)
+    result = dg.materialize([assets], resources=resources(portal, sqlite_target), partition_key="2024-12-30")
+    found = materializations(result)["bitrix24/deals"]
+    start, end = (
+        datetime.fromisoformat("2024-12-30T00:00:00+00:00"),
+        datetime.fromisoformat("2024-12-31T00:00:00+00:00"),
+    )
+    loaded = {int(i): _instant(m) for i, m in sqlite_target.rows('SELECT "ID", "DATE_MODIFY" FROM "deals"')}
+    assert loaded and all(start <= moment < end for moment in loaded.values())
+    with Bitrix(portal.webhook_url, verbose=False) as bx:
+        everything = bx.get_all("crm.deal.list", {"select": ["ID", "DATE_MODIFY"]})
+    expected = {int(r["ID"]) for r in everything if start <= _instant(r["DATE_MODIFY"]) < end}
+    assert set(loaded) == expected  # exactly the deals modified in the partition's day
+    assert found["bitrix24/incremental_from"] is not None and found["bitrix24/incremental_to"] is not None
+    assert found["bitrix24/rows_read"] == len(loaded) < 3000
