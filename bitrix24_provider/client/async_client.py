@@ -19,9 +19,8 @@ from .progress import Progress
 from .redact import SECRETS, SecretRegistry
 from .settings import ClientSettings
 from .shapes import many, unwrap
-from .shared_throttle import SharedThrottle
 from .stats import Stats
-from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
+from .throttle import ScaledClock, Throttle, ThrottleState, open_throttle
 from .transport import SSLOption, Transport
 
 T = TypeVar("T")
@@ -307,40 +306,26 @@ class BitrixAsync:
     # -- helpers ----------------------------------------------------------------------------
 
     def _throttle(self, oauth: OAuthCredentials | None, token_func: TokenFunc | None) -> Throttle:
-        settings, clock = self.settings, self.clock
+        settings = self.settings
         capacity, rate = settings.bucket()
-        if settings.shared_throttle:
-            if oauth is not None:
-                credential = f"oauth:{oauth.client_id}"
-            else:
-                credential = "token" if token_func is not None else self.auth.base
-            return SharedThrottle.connect(
-                settings.shared_throttle,
-                endpoint=self.auth.base,
-                credential=credential,
-                plan=settings.plan,
-                capacity=capacity,
-                drain_rate=rate,
-                prefix=settings.shared_throttle_prefix,
-                headroom=settings.headroom,
-                clock=clock,
-                time_scale=settings.time_scale,
-                operating_limit=settings.operating_time_limit,
-                operating_window=settings.operating_window,
-                secrets=self.secrets,
-            )
-        return Throttle(
-            LeakyBucket(
-                capacity,
-                rate,
-                headroom=settings.headroom,
-                clock=clock.monotonic,
-                sleep=clock.sleep,
-                wall=clock.time,
-            ),
-            OperatingBudget(
-                settings.operating_time_limit, settings.operating_window, now=clock.time, sleep=clock.sleep
-            ),
+        if oauth is not None:
+            credential = f"oauth:{oauth.client_id}"
+        else:
+            credential = "token" if token_func is not None else self.auth.base
+        return open_throttle(
+            settings.shared_throttle,
+            endpoint=self.auth.base,
+            credential=credential,
+            plan=settings.plan,
+            capacity=capacity,
+            drain_rate=rate,
+            prefix=settings.shared_throttle_prefix,
+            headroom=settings.headroom,
+            clock=self.clock,
+            time_scale=settings.time_scale,
+            operating_limit=settings.operating_time_limit,
+            operating_window=settings.operating_window,
+            secrets=self.secrets,
         )
 
     async def _by_id(

@@ -215,8 +215,7 @@ class Transport:
                     if unknown_since is None:
                         raise
                     raise _unknown(method, error, unknown_since) from error
-                for name in methods:
-                    self.throttle.budget.block(name)
+                self.throttle.blocked(*methods)
                 log.info("%s is blocked by the operating limit; waiting for its reset", method)
                 continue
             except BitrixError as error:
@@ -242,20 +241,17 @@ class Transport:
         json: bool = False,
     ) -> Any:
         async with self.gate, retry.attempt():
-            if self.settings.respect_velocity_policy:
-                self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
-            self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
-            generation = self.throttle.bucket.generation
+            admission = await self.throttle.admit(methods, budget=self.settings.respect_velocity_policy)
+            self.stats.operating_wait_seconds += admission.operating_wait
+            self.stats.bucket_wait_seconds += admission.bucket_wait
             body = to_json(params) if json else to_form(params)
             sent.append(self.clock.monotonic())
             try:
                 payload = await self._post(method, body, _JSON if json else _FORM)
             except QueryLimitExceeded:
-                self.throttle.bucket.on_query_limit(generation)
+                self.throttle.rejected(admission)
                 raise
-        self.throttle.bucket.on_success()
-        if isinstance(payload, Mapping):
-            self.throttle.budget.record(method, payload.get("time"))
+        self.throttle.answered(method, payload.get("time") if isinstance(payload, Mapping) else None)
         return payload
 
     async def _post(self, method: str, body: bytes, content_type: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bitrix24_provider.client.shared_throttle import SharedThrottle
+from bitrix24_provider.client.throttle import SharedThrottle
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook, parse_connection
 from tests.hooks.support import NO_RETRY, emulator_ids, emulator_stats, running, set_conn
 
