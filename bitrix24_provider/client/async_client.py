@@ -43,9 +43,10 @@ class BitrixAsync:
     :param ssl: ``True``, ``False``, an ``ssl.SSLContext`` or the path of a CA bundle.
     :param plan: ``standard`` (50 + 2/s) or ``enterprise`` (250 + 5/s).
     :param settings: every other knob (:class:`ClientSettings`); the arguments above override it.
-    :param shared_throttle: a Redis URL: share the request bucket (per portal and plan) and the
-        operating pauses (per credential and method) with every client using that Redis, see
-        :mod:`.shared_throttle`; overrides ``settings.shared_throttle``.
+    :param shared_throttle: where the request bucket (per portal and plan) and the operating pauses
+        (per credential and method) are shared: a Redis URL (clients anywhere), ``file:///<dir>``
+        or, by default, lock files of this machine; ``"none"`` keeps them in this client (see
+        :class:`ClientSettings`); overrides ``settings.shared_throttle``.
 
     Every method checks its arguments before any request (:mod:`.arguments`): a wrong one raises
     :class:`InvalidArgument` naming it. Results have fast_bitrix24's shapes (:mod:`.shapes`).

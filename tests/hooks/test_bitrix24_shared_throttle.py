@@ -31,9 +31,10 @@ def test_tasks_using_the_connection_share_one_bucket(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_prefix: str, shared: bool
 ) -> None:
     with running(deals=600, time_scale=SCALE, bucket_size=POOL) as portal:
-        extra: dict[str, Any] = {"request_pool_size": POOL}
-        if shared:
-            extra["shared_throttle_dsn"] = redis_url
+        extra: dict[str, Any] = {
+            "request_pool_size": POOL,
+            "shared_throttle_dsn": redis_url if shared else "none",
+        }
         set_conn(monkeypatch, host=portal.webhook_url, extra=extra)
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(task, [redis_prefix] * 4))

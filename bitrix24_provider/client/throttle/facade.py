@@ -247,7 +247,7 @@ def open_throttle(
     :param options: the rest of :meth:`SharedThrottle.in_store`'s (endpoint, credential, plan,
         prefix, time_scale).
     """
-    if shared is None or shared.strip().lower() == LOCAL:  # TODO default: lock file
+    if shared is not None and shared.strip().lower() == LOCAL:
         bucket = LeakyBucket(
             capacity, drain_rate, headroom=headroom, clock=clock.monotonic, sleep=clock.sleep, wall=clock.time
         )

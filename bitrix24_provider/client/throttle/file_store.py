@@ -3,11 +3,11 @@
 Every client of a portal on one machine (Airflow tasks under the LocalExecutor, several processes,
 threads) shares the portal's request bucket and the operating pauses of its credential through the
 files of one directory, without any server (:class:`~.store.SharedStore`). Each change takes an
-exclusive ``flock`` on the key's ``.lock`` file, reads the key's ``.json`` state, computes with the
-same arithmetic as the local bucket (:class:`~.bucket.Gcra`) and replaces the state file atomically
-(write to a temporary file, ``os.replace``): a reader never sees half a state, and a process killed
-while it holds the lock loses it with its file descriptors, so a killed holder never blocks the
-others. Instants are real Unix seconds of the machine's clock, as Redis keeps its own.
+exclusive ``flock`` on the key's ``.state`` file, reads the JSON state in it, computes with the same
+arithmetic as the local bucket (:class:`~.bucket.Gcra`) and writes the state back with one
+``pwrite`` (readers take a shared lock, so none sees half a state); a process killed while it holds
+the lock loses it with its file descriptors, so a killed holder never blocks the others. Instants
+are real Unix seconds of the machine's clock, as Redis keeps its own.
 
 The directory: ``file://<dir>`` given as ``shared_throttle``, else ``$BITRIX24_THROTTLE_DIR``, else
 ``$AIRFLOW_HOME/bitrix24_throttle``, else ``<temp dir>/bitrix24-throttle-<uid>`` (created private to
@@ -45,6 +45,7 @@ T = TypeVar("T")
 #: real seconds a client waits for another to let go of a lock before it gives up
 LOCK_TIMEOUT = 10.0
 _POLL = 0.0005
+_MAX_STATE = 1 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -94,42 +95,43 @@ class LockFileStore:
             raise self._error("the directory belongs to another user or others may write to it")
         self._ready = True
 
-    def _path(self, key: str, suffix: str) -> Path:
+    def lock_path(self, key: str) -> Path:
+        """The file that holds *key*'s state; its ``flock`` guards it."""
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return self.directory / f"{_UNSAFE.sub('_', key)[:120]}-{digest}{suffix}"
+        return self.directory / f"{_UNSAFE.sub('_', key)[:120]}-{digest}.state"
 
-    def _read(self, key: str) -> dict[str, Any]:
-        path = self._path(key, ".json")
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as error:
-            log.warning("Ignoring the unreadable shared throttle state %s: %s", path.name, error)
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _write(self, key: str, data: dict[str, Any]) -> None:
-        path = self._path(key, ".json")
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data))
-        os.replace(temporary, path)
-
-    async def _locked(self, key: str, change: Callable[[dict[str, Any], float], T]) -> T:
-        """Run *change* on the key's state (in place) under its lock; write the state back."""
+    def _open(self, key: str) -> int:
         try:
             self._prepare()
-            fd = os.open(self._path(key, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            return os.open(self.lock_path(key), os.O_RDWR | os.O_CREAT, 0o600)
         except SharedThrottleError:
             raise
         except OSError as error:
-            raise self._error(f"cannot open a lock file: {error.strerror or error}") from None
+            raise self._error(f"cannot open a state file: {error.strerror or error}") from None
+
+    def _read(self, fd: int) -> tuple[dict[str, Any], int]:
+        """The state in *fd* (locked) and its length in bytes."""
+        raw = os.pread(fd, _MAX_STATE, 0)
+        if not raw.strip():
+            return {}, len(raw)
         try:
-            await self._lock(fd)
+            data = json.loads(raw)
+        except ValueError as error:
+            log.warning("Ignoring the unreadable shared throttle state %s: %s", self.directory, error)
+            return {}, len(raw)
+        return (data if isinstance(data, dict) else {}), len(raw)
+
+    async def _locked(self, key: str, change: Callable[[dict[str, Any], float], T]) -> T:
+        """Run *change* on the key's state (in place) under its exclusive lock; write it back in one
+        ``pwrite`` (padded to the old length, so nothing of the old state stays behind)."""
+        fd = self._open(key)
+        try:
+            await self._lock(fd, fcntl.LOCK_EX)
             try:
-                data = self._read(key)
+                data, length = self._read(fd)
                 result = change(data, time.time())
-                self._write(key, data)
+                text = json.dumps(data, separators=(",", ":")).encode()
+                os.pwrite(fd, text.ljust(length), 0)
                 return result
             except OSError as error:
                 raise self._error(f"cannot write the state: {error.strerror or error}") from None
@@ -138,11 +140,25 @@ class LockFileStore:
         finally:
             os.close(fd)
 
-    async def _lock(self, fd: int) -> None:
+    async def _peek(self, key: str) -> dict[str, Any]:
+        """The key's state, read under a shared lock."""
+        fd = self._open(key)
+        try:
+            await self._lock(fd, fcntl.LOCK_SH)
+            try:
+                return self._read(fd)[0]
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError as error:
+            raise self._error(f"cannot read the state: {error.strerror or error}") from None
+        finally:
+            os.close(fd)
+
+    async def _lock(self, fd: int, mode: int) -> None:
         deadline = time.monotonic() + self._timeout
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
@@ -194,8 +210,7 @@ class LockFileStore:
 
     async def generation(self, key: str) -> int:
         try:
-            self._prepare()
-            return int(self._read(key).get("gen") or 0)
+            return int((await self._peek(key)).get("gen") or 0)
         except (TypeError, ValueError):
             return 0
 
@@ -239,8 +254,7 @@ class LockFileStore:
     async def blocks(self, key: str, methods: Sequence[str]) -> list[float]:
         if not methods:
             return []
-        self._prepare()
-        data, now = self._read(key), time.time()
+        data, now = await self._peek(key), time.time()
         return [max(0.0, (_float(data.get(m)) or now) - now) for m in methods]
 
     async def close(self) -> None:

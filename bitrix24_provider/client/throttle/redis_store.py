@@ -187,7 +187,8 @@ class RedisStore:
         self.safe_url = safe_url(url)
         if urlsplit(url).scheme not in _SCHEMES:
             raise ValueError(
-                f"shared_throttle must be a redis://, rediss:// or unix:// URL, got {self.safe_url!r}"
+                "shared_throttle must be a redis://, rediss:// or unix:// URL, file:///<directory> or "
+                f"'none', got {self.safe_url!r}"
             )
         secrets.add(*_secrets_of(url))
         self._url = url

@@ -108,10 +108,11 @@ async def test_query_limit_from_another_client_slows_down_and_recovers(make_port
 
 async def test_throttle_state_carries_over_to_a_new_client(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, time_scale=10.0)
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as first:
+    own = ClientSettings(time_scale=10.0, shared_throttle="none")  # not shared: only the state carries it
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as first:
         await asyncio.gather(*(first.call("profile") for _ in range(49)))
         state = first.export_throttle_state()
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as second:
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as second:
         second.restore_throttle_state(state)
         await asyncio.gather(*(second.call("profile") for _ in range(20)))
         assert second.stats.bucket_wait_seconds > 0  # without the state it would burst at once
@@ -159,10 +160,11 @@ async def test_a_fresh_client_meeting_a_full_bucket_goes_on_at_the_drain_rate(
     # on at the portal's drain rate (2/s) instead of half of it
     scale = 5.0
     portal: Portal = await make_portal(deals=500, time_scale=scale)
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as other:
+    own = ClientSettings(time_scale=scale, shared_throttle="none")  # the other is not known to it
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as other:
         await asyncio.gather(*(other.call("profile") for _ in range(49)))
     before = await portal.stats()
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as bx:
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as bx:
         results = await asyncio.gather(*(bx.get_all("crm.deal.list", {"select": ["ID"]}) for _ in range(3)))
         rate = bx.throttle.bucket.rate
     after = await portal.stats()
