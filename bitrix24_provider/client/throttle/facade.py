@@ -242,7 +242,8 @@ def open_throttle(
     """The throttle a client's settings ask for.
 
     :param shared: ``None``: shared with the clients of this machine through lock files in
-        :func:`~.file_store.default_directory`; ``"none"``: this client's own; ``file://<dir>``:
+        :func:`~.file_store.default_directory` (when that directory cannot be used, the client's own,
+        with a warning); ``"none"``: this client's own; ``file://<dir>``:
         lock files in that directory; a Redis URL: shared through Redis with clients anywhere.
     :param options: the rest of :meth:`SharedThrottle.in_store`'s (endpoint, credential, plan,
         prefix, time_scale).
@@ -255,7 +256,22 @@ def open_throttle(
         return Throttle(bucket, budget)
     if shared is None:
         directory = default_directory()
-        store: SharedStore = LockFileStore(directory, private=directory.parent == Path(tempfile.gettempdir()))
+        default = LockFileStore(directory, private=directory.parent == Path(tempfile.gettempdir()))
+        problem = default.check()
+        if problem is not None:  # not asked for: a task is not failed for it, it goes on alone
+            log.warning(
+                "Throttling this client alone, not shared with the others on this machine: %s", problem
+            )
+            return open_throttle(
+                LOCAL,
+                capacity=capacity,
+                drain_rate=drain_rate,
+                headroom=headroom,
+                clock=clock,
+                operating_limit=operating_limit,
+                operating_window=operating_window,
+            )
+        store: SharedStore = default
     else:
         store = _store(shared, secrets)
     return SharedThrottle.in_store(

@@ -93,7 +93,17 @@ class LockFileStore:
             raise self._error(f"cannot use the directory: {error.strerror or error}") from None
         if self._private and (info.st_uid != os.getuid() or info.st_mode & 0o022):
             raise self._error("the directory belongs to another user or others may write to it")
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise self._error("the directory is not writable")
         self._ready = True
+
+    def check(self) -> SharedThrottleError | None:
+        """Whether the directory can be used (created if missing): ``None``, or why not."""
+        try:
+            self._prepare()
+        except SharedThrottleError as error:
+            return error
+        return None
 
     def lock_path(self, key: str) -> Path:
         """The file that holds *key*'s state; its ``flock`` guards it."""

@@ -120,3 +120,30 @@ async def test_clients_share_the_lock_file_by_default_and_none_opts_out(
 def test_a_bad_shared_throttle_is_refused_at_construction(portal: Portal, url: str) -> None:
     with pytest.raises(ValueError, match=r"file:///|redis://"):
         BitrixAsync(portal.webhook, verbose=False, settings=ClientSettings(shared_throttle=url))
+
+
+def occupied(tmp_path: Path) -> Path:
+    """A directory path that cannot be created: a file is in the way."""
+    (tmp_path / "a-file").write_text("")
+    return tmp_path / "a-file" / "throttle"
+
+
+async def test_an_unusable_default_directory_leaves_the_client_on_its_own(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BITRIX24_THROTTLE_DIR", str(occupied(tmp_path)))
+    async with BitrixAsync(portal.webhook, verbose=False) as bx:  # not asked for: no failure
+        assert isinstance(bx.throttle.bucket, LeakyBucket)
+        await bx.call("profile")
+    assert "Throttling this client alone" in caplog.text
+
+
+async def test_an_unusable_directory_that_was_asked_for_fails_before_any_request(
+    portal: Portal, tmp_path: Path
+) -> None:
+    async with BitrixAsync(
+        portal.webhook, verbose=False, shared_throttle=f"file://{occupied(tmp_path)}"
+    ) as bx:
+        with pytest.raises(SharedThrottleError, match="cannot use the directory"):
+            await bx.call("profile")
+    assert (await portal.stats())["http_requests"] == 0
