@@ -83,3 +83,13 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
         if keys:
             client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def throttle_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The lock files the clients of one test share their throttle in (the default shared throttle):
+    a directory of the test alone, so that no test meets the bucket another left (emulator ports are
+    reused)."""
+    directory = tmp_path_factory.mktemp("throttle")
+    monkeypatch.setenv("BITRIX24_THROTTLE_DIR", str(directory))
+    return directory

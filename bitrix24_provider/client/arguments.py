@@ -336,7 +336,10 @@ def client_arguments(arguments: Mapping[str, Any]) -> None:
         ),
         "oauth": (isinstance(arguments["oauth"], (OAuthCredentials, type(None))), "OAuthCredentials"),
         "settings": (isinstance(arguments["settings"], (ClientSettings, type(None))), "ClientSettings"),
-        "shared_throttle": (isinstance(arguments["shared_throttle"], (str, type(None))), "a Redis URL"),
+        "shared_throttle": (
+            isinstance(arguments["shared_throttle"], (str, type(None))),
+            "a Redis URL, file:///<directory> or 'none'",
+        ),
     }
     for argument, (ok, expected) in checks.items():
         if not ok:

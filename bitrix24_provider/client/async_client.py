@@ -19,9 +19,8 @@ from .progress import Progress
 from .redact import SECRETS, SecretRegistry
 from .settings import ClientSettings
 from .shapes import many, unwrap
-from .shared_throttle import SharedThrottle
 from .stats import Stats
-from .throttle import LeakyBucket, OperatingBudget, ScaledClock, Throttle, ThrottleState
+from .throttle import ScaledClock, Throttle, ThrottleState, open_throttle
 from .transport import SSLOption, Transport
 
 T = TypeVar("T")
@@ -44,9 +43,10 @@ class BitrixAsync:
     :param ssl: ``True``, ``False``, an ``ssl.SSLContext`` or the path of a CA bundle.
     :param plan: ``standard`` (50 + 2/s) or ``enterprise`` (250 + 5/s).
     :param settings: every other knob (:class:`ClientSettings`); the arguments above override it.
-    :param shared_throttle: a Redis URL: share the request bucket (per portal and plan) and the
-        operating pauses (per credential and method) with every client using that Redis, see
-        :mod:`.shared_throttle`; overrides ``settings.shared_throttle``.
+    :param shared_throttle: where the request bucket (per portal and plan) and the operating pauses
+        (per credential and method) are shared: a Redis URL (clients anywhere), ``file:///<dir>``
+        or, by default, lock files of this machine; ``"none"`` keeps them in this client (see
+        :class:`ClientSettings`); overrides ``settings.shared_throttle``.
 
     Every method checks its arguments before any request (:mod:`.arguments`): a wrong one raises
     :class:`InvalidArgument` naming it. Results have fast_bitrix24's shapes (:mod:`.shapes`).
@@ -307,40 +307,26 @@ class BitrixAsync:
     # -- helpers ----------------------------------------------------------------------------
 
     def _throttle(self, oauth: OAuthCredentials | None, token_func: TokenFunc | None) -> Throttle:
-        settings, clock = self.settings, self.clock
+        settings = self.settings
         capacity, rate = settings.bucket()
-        if settings.shared_throttle:
-            if oauth is not None:
-                credential = f"oauth:{oauth.client_id}"
-            else:
-                credential = "token" if token_func is not None else self.auth.base
-            return SharedThrottle.connect(
-                settings.shared_throttle,
-                endpoint=self.auth.base,
-                credential=credential,
-                plan=settings.plan,
-                capacity=capacity,
-                drain_rate=rate,
-                prefix=settings.shared_throttle_prefix,
-                headroom=settings.headroom,
-                clock=clock,
-                time_scale=settings.time_scale,
-                operating_limit=settings.operating_time_limit,
-                operating_window=settings.operating_window,
-                secrets=self.secrets,
-            )
-        return Throttle(
-            LeakyBucket(
-                capacity,
-                rate,
-                headroom=settings.headroom,
-                clock=clock.monotonic,
-                sleep=clock.sleep,
-                wall=clock.time,
-            ),
-            OperatingBudget(
-                settings.operating_time_limit, settings.operating_window, now=clock.time, sleep=clock.sleep
-            ),
+        if oauth is not None:
+            credential = f"oauth:{oauth.client_id}"
+        else:
+            credential = "token" if token_func is not None else self.auth.base
+        return open_throttle(
+            settings.shared_throttle,
+            endpoint=self.auth.base,
+            credential=credential,
+            plan=settings.plan,
+            capacity=capacity,
+            drain_rate=rate,
+            prefix=settings.shared_throttle_prefix,
+            headroom=settings.headroom,
+            clock=self.clock,
+            time_scale=settings.time_scale,
+            operating_limit=settings.operating_time_limit,
+            operating_window=settings.operating_window,
+            secrets=self.secrets,
         )
 
     async def _by_id(

@@ -108,7 +108,7 @@ async def send_batch(
         method = commands[key].method if key in commands else "batch"
         outcome.errors[key] = error_from_response(None, body if isinstance(body, Mapping) else None, method)
     by_key = {key: c.method for key, c in commands.items()}
-    transport.throttle.budget.record_batch(by_key, outcome.times)
+    transport.throttle.answered_batch(by_key, outcome.times)
     stats = transport.stats
     stats.commands += len(outcome.results) + len(outcome.errors)
     for key, block in outcome.times.items():
@@ -145,8 +145,7 @@ async def run_commands(
         if not blocked:
             break
         transport.stats.retries["operation_time_limit"] += len(blocked)
-        for key in blocked:
-            transport.throttle.budget.block(pending[key].method)
+        transport.throttle.blocked(*{pending[key].method for key in blocked})
         pending = {k: pending[k] for k in keys if k in blocked}
     for key, error in outcome.errors.items():  # blocks given up on: when to come back
         if isinstance(error, OperationTimeLimit) and key in pending:

@@ -32,10 +32,14 @@ class ClientSettings:
     :param operating_retries: how many times one command may be resumed after an operating block.
     :param time_scale: portal seconds per real second; set it to the emulator's ``time_scale`` so the
         throttle's clock runs as fast as the portal's.
-    :param shared_throttle: a Redis URL (``redis://[:password@]host:6379/0``): share the request
-        bucket and the operating pauses with every client using the same Redis and prefix (other
-        Airflow tasks, processes, machines) instead of keeping them in this client. ``None``: local.
-    :param shared_throttle_prefix: first part of the shared throttle's Redis keys.
+    :param shared_throttle: where the request bucket and the operating pauses are shared with the
+        other clients of the portal (other Airflow tasks, processes). ``None`` (default): with every
+        client on this machine, through lock files (``$BITRIX24_THROTTLE_DIR``, else
+        ``$AIRFLOW_HOME/bitrix24_throttle``, else a private directory under the temp directory);
+        ``file:///<directory>``: lock files there; a Redis URL (``redis://[:password@]host:6379/0``):
+        with every client using that Redis and prefix, on any machine; ``"none"``: kept in this
+        client alone. See :mod:`.throttle`.
+    :param shared_throttle_prefix: first part of the shared throttle's keys.
     :param json_decoder: the parser of answer bodies: ``orjson`` (less CPU, ~40 % more memory per row;
         it hands every body it would read differently to ``json``, see :mod:`.decoding`) or ``json``
         (the standard library).

@@ -211,8 +211,7 @@ class Transport:
             except OperationTimeLimit as error:
                 operating_blocks += 1
                 self.stats.retries["operation_time_limit"] += 1
-                for name in methods:
-                    self.throttle.budget.block(name)
+                self.throttle.blocked(*methods)
                 if operating_blocks > self.settings.operating_retries:
                     if unknown_since is None:
                         self.blocked(error, methods)
@@ -236,7 +235,7 @@ class Transport:
     def blocked(self, error: OperationTimeLimit, methods: Sequence[str]) -> OperationTimeLimit:
         """*error* with ``retry_after``: real seconds until every one of *methods* may run again, from
         this client's operating budget (its clock runs ``time_scale`` portal seconds per real one)."""
-        wait = self.throttle.budget.wait_seconds(*methods)
+        wait = self.throttle.wait_seconds(*methods)
         error.retry_after = max(0.0, wait) / self.settings.time_scale
         return error
 
@@ -250,20 +249,17 @@ class Transport:
         json: bool = False,
     ) -> Any:
         async with self.gate, retry.attempt():
-            if self.settings.respect_velocity_policy:
-                self.stats.operating_wait_seconds += await self.throttle.budget.wait_for(*methods)
-            self.stats.bucket_wait_seconds += await self.throttle.bucket.acquire()
-            generation = self.throttle.bucket.generation
+            admission = await self.throttle.admit(methods, budget=self.settings.respect_velocity_policy)
+            self.stats.operating_wait_seconds += admission.operating_wait
+            self.stats.bucket_wait_seconds += admission.bucket_wait
             body = to_json(params) if json else to_form(params)
             sent.append(self.clock.monotonic())
             try:
                 payload = await self._post(method, body, _JSON if json else _FORM)
             except QueryLimitExceeded:
-                self.throttle.bucket.on_query_limit(generation)
+                self.throttle.rejected(admission)
                 raise
-        self.throttle.bucket.on_success()
-        if isinstance(payload, Mapping):
-            self.throttle.budget.record(method, payload.get("time"))
+        self.throttle.answered(method, payload.get("time") if isinstance(payload, Mapping) else None)
         return payload
 
     async def _post(self, method: str, body: bytes, content_type: str) -> Any:

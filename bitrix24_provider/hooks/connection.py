@@ -89,13 +89,17 @@ def extra_text(extra: Mapping[str, Any], name: str) -> str | None:
     return _as_str(_extra(extra, name))
 
 
+_DSN_SCHEMES = ("redis", "rediss", "unix", "file")
+
+
 def _as_dsn(value: Any, conn_id: str) -> str | None:
-    """The shared throttle's Redis URL; the error never repeats it (it may hold a password)."""
+    """The shared throttle's Redis URL, ``file:///<directory>`` or ``none``; the error never repeats
+    it (it may hold a password)."""
     dsn = _as_str(value)
-    if dsn is not None and urlsplit(dsn).scheme not in ("redis", "rediss", "unix"):
+    if dsn is not None and dsn.lower() != "none" and urlsplit(dsn).scheme not in _DSN_SCHEMES:
         raise ValueError(
             f"Bitrix24 connection {conn_id!r}: shared_throttle_dsn must be a redis://, rediss:// or "
-            "unix:// URL"
+            "unix:// URL, file:///<directory> or none"
         )
     return dsn
 
@@ -115,7 +119,9 @@ class Bitrix24ConnectionConfig:
     :param plan, requests_per_second, request_pool_size: rate-limit settings of the client.
     :param verify_ssl, ca_bundle: TLS verification.
     :param shared_throttle_dsn: a Redis URL: share the request bucket and operating pauses with every
-        client of the portal using that Redis (other tasks, workers); ``None``: per client.
+        client of the portal using that Redis (other tasks, workers); ``file:///<directory>``: with
+        the clients of this machine through lock files there; ``none``: per client; ``None``: with
+        the clients of this machine through lock files in the default directory.
     """
 
     conn_id: str

@@ -91,6 +91,8 @@ def _hint(error: BaseException, config: Bitrix24ConnectionConfig) -> str | None:
     host = f"{field_label('host')} {config.portal_url}"
     code = getattr(error, "code", None)
     if isinstance(error, SharedThrottleError):
+        if error.url.startswith("file:"):  # the default: lock files of this machine
+            return f"the lock-file shared throttle cannot be used: check {field_label('shared_throttle_dsn')}"
         return f"{field_label('shared_throttle_dsn')} cannot be used"
     if isinstance(error, TransportError) and _tls_failure(error):
         return (

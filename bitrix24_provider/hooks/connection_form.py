@@ -140,9 +140,9 @@ def conn_fields() -> dict[str, Any]:
         "shared_throttle_dsn": _field(
             "Shared throttle (Redis URL)",
             "e.g. redis://:password@host:6379/0. Every task whose connection names the same Redis shares "
-            "one request bucket per portal and the operating-limit pauses, instead of one per task: use "
-            "it when several tasks or DAGs call this portal at once (needs the [redis] extra). Empty: per "
-            "task.",
+            "one request bucket per portal and the operating-limit pauses: use it when tasks on several "
+            "machines call this portal at once (needs the [redis] extra). Empty: the tasks of one machine "
+            "share them through lock files; none: every task has its own.",
             TUNING_SECTION,
             type=text,
             **secret,

@@ -62,6 +62,11 @@ def failure_hint(error: BaseException, conn_id: str) -> str:
     if isinstance(error, OperationTimeLimit):
         return "The method used up its operating-time budget on the portal; a retry waits for its reset."
     if isinstance(error, SharedThrottleError):
+        if error.url.startswith("file:"):
+            return (
+                f"The lock-file shared throttle ({error.url}) cannot be used: check the directory, or set "
+                f"the Shared throttle of {conn} to a Redis URL or none."
+            )
         return f"Check the Shared throttle (Redis URL) of {conn} and that Redis is reachable."
     return ""
 

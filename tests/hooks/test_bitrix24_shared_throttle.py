@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bitrix24_provider.client.shared_throttle import SharedThrottle
+from bitrix24_provider.client.throttle import SharedThrottle
 from bitrix24_provider.hooks.bitrix24 import Bitrix24Hook, parse_connection
 from tests.hooks.support import NO_RETRY, emulator_ids, emulator_stats, running, set_conn
 
@@ -31,9 +31,10 @@ def test_tasks_using_the_connection_share_one_bucket(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_prefix: str, shared: bool
 ) -> None:
     with running(deals=600, time_scale=SCALE, bucket_size=POOL) as portal:
-        extra: dict[str, Any] = {"request_pool_size": POOL}
-        if shared:
-            extra["shared_throttle_dsn"] = redis_url
+        extra: dict[str, Any] = {
+            "request_pool_size": POOL,
+            "shared_throttle_dsn": redis_url if shared else "none",
+        }
         set_conn(monkeypatch, host=portal.webhook_url, extra=extra)
         with ThreadPoolExecutor(4) as pool:
             results = list(pool.map(task, [redis_prefix] * 4))

@@ -1,14 +1,70 @@
-"""The throttle holds the portal's limits: measured on the emulator, not assumed."""
+"""The throttle's interface (admit, rejected, answered, blocked) and its state, on a virtual clock;
+and measured on the emulator: it holds the portal's limits, not assumed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from bitrix24_provider.client import BitrixAsync, ClientSettings, OperationTimeLimit
+from bitrix24_provider.client.throttle import SharedThrottle, Throttle
 
-from .conftest import MakePortal, Portal
+from ..conftest import MakePortal, Portal
+from .clock_support import T0, VirtualClock, make_bucket, make_budget, time_block
+
+
+async def test_throttle_state_round_trip() -> None:
+    clock = VirtualClock()
+    throttle = Throttle(make_bucket(clock, 50, 2), make_budget(clock))
+    await clock.run(*(throttle.admit(["crm.deal.list"]) for _ in range(20)))
+    throttle.budget.record("crm.deal.list", time_block(clock, operating=450, operating_reset_at=T0 + 90))
+    throttle.budget.block("tasks.task.list", reset_at=T0 + 300)
+    throttle.bucket.on_query_limit()
+    throttle.bucket.on_query_limit()
+
+    state = json.loads(json.dumps(throttle.export_state()))
+    assert state["version"] == 1
+    assert set(state["budget"]["methods"]) == {"crm.deal.list", "tasks.task.list"}
+
+    later = VirtualClock(start=T0 + 10)
+    restored = Throttle(make_bucket(later, 50, 2), make_budget(later))
+    restored.restore_state(state)
+    assert restored.bucket.rate == pytest.approx(1.0)
+    assert restored.bucket.level() == pytest.approx(49 - 10)
+    assert restored.budget.used("crm.deal.list") == 450
+    assert restored.budget.ready_at("crm.deal.list") == pytest.approx(T0 + 91)
+    assert restored.budget.ready_at("tasks.task.list") == pytest.approx(T0 + 301)
+    [admission] = await later.run(restored.admit(["crm.deal.list", "tasks.task.list"]))
+    assert admission.operating_wait == pytest.approx(291)
+    assert admission.bucket_wait == pytest.approx(0.0)  # drained while it waited for the budget
+    assert restored.export_state()["budget"]["methods"]["crm.deal.list"]["used"] == 450
+
+    with pytest.raises(ValueError, match="version"):
+        restored.restore_state({**state, "version": 99})
+
+
+async def test_the_interface_feeds_the_bucket_and_the_budget() -> None:
+    clock = VirtualClock()
+    throttle = Throttle(make_bucket(clock, 10, 2), make_budget(clock, reset_margin=1))
+    [first] = await clock.run(throttle.admit(["crm.deal.list"]))
+    throttle.rejected(first)
+    throttle.rejected(first)  # the same overrun: once
+    assert throttle.bucket.level() == pytest.approx(9)
+    [second] = await clock.run(throttle.admit(["crm.deal.list"]))
+    assert second.bucket_wait == pytest.approx(0.5) and second.generation == first.generation + 1
+    throttle.rejected(second)  # again within a full drain: half the rate
+    assert throttle.bucket.rate == pytest.approx(1.0)
+    throttle.answered("crm.deal.list", time_block(clock, operating=470, operating_reset_at=clock.t + 30))
+    throttle.answered_batch({"c0": "user.get"}, {"c0": time_block(clock, operating=1)})
+    assert throttle.budget.used("user.get") == 1
+    [paused] = await clock.run(throttle.admit(["crm.deal.list"]))
+    assert paused.operating_wait == pytest.approx(31)
+    [unpaused] = await clock.run(throttle.admit(["crm.deal.list"], budget=False))
+    assert unpaused.operating_wait == 0.0
+    throttle.blocked("tasks.task.list", "user.get")
+    assert throttle.budget.ready_at("user.get") == pytest.approx(clock.t + 60)
 
 
 async def test_ten_concurrent_get_all_never_overrun_the_bucket(make_portal: MakePortal) -> None:
@@ -52,10 +108,11 @@ async def test_query_limit_from_another_client_slows_down_and_recovers(make_port
 
 async def test_throttle_state_carries_over_to_a_new_client(make_portal: MakePortal) -> None:
     portal: Portal = await make_portal(deals=10, time_scale=10.0)
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as first:
+    own = ClientSettings(time_scale=10.0, shared_throttle="none")  # not shared: only the state carries it
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as first:
         await asyncio.gather(*(first.call("profile") for _ in range(49)))
         state = first.export_throttle_state()
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=10.0) as second:
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as second:
         second.restore_throttle_state(state)
         await asyncio.gather(*(second.call("profile") for _ in range(20)))
         assert second.stats.bucket_wait_seconds > 0  # without the state it would burst at once
@@ -130,10 +187,11 @@ async def test_a_fresh_client_meeting_a_full_bucket_goes_on_at_the_drain_rate(
     # on at the portal's drain rate (2/s) instead of half of it
     scale = 5.0
     portal: Portal = await make_portal(deals=500, time_scale=scale)
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as other:
+    own = ClientSettings(time_scale=scale, shared_throttle="none")  # the other is not known to it
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as other:
         await asyncio.gather(*(other.call("profile") for _ in range(49)))
     before = await portal.stats()
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=scale) as bx:
+    async with BitrixAsync(portal.webhook, verbose=False, settings=own) as bx:
         results = await asyncio.gather(*(bx.get_all("crm.deal.list", {"select": ["ID"]}) for _ in range(3)))
         rate = bx.throttle.bucket.rate
     after = await portal.stats()
@@ -147,3 +205,9 @@ async def test_a_fresh_client_meeting_a_full_bucket_goes_on_at_the_drain_rate(
     # the bucket lets one more request through, then one per 0.5 s: what any client would wait
     drained = (answered - 1) / 2.0
     assert seconds < drained + 1.5, (seconds, drained)
+
+
+async def test_none_keeps_the_throttle_in_the_client(portal: Portal) -> None:
+    async with BitrixAsync(portal.webhook, verbose=False, shared_throttle="none") as bx:
+        assert not isinstance(bx.throttle, SharedThrottle)
+        await bx.call("profile")

@@ -1,4 +1,5 @@
-"""The Redis side of the shared throttle: a lazy connection and the Lua scripts that change its state.
+"""The shared throttle's store on Redis, for clients on many machines: a lazy connection and the Lua
+scripts that change its state (:class:`~.store.SharedStore`).
 
 Every script reads the time from the Redis server (``TIME``), so all clients sharing the state
 measure it on one clock whatever their own clocks say; stored instants are real Unix seconds of
@@ -15,17 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import SharedThrottleError
-from .redact import MASK, SecretRegistry
+from ..errors import SharedThrottleError
+from ..redact import MASK, SecretRegistry
+from .store import BUCKET_KEEP, BucketReply
 
-__all__ = ["BucketReply", "RedisStore", "safe_url"]
-
-#: Seconds a bucket's state is kept after it drained (so a slow-down outlives short pauses).
-BUCKET_KEEP = 3600.0
+__all__ = ["RedisStore", "safe_url"]
 
 _SCHEMES = ("redis", "rediss", "unix")
 _SECRET_QUERY = ("pass", "auth", "token", "secret")
@@ -56,8 +54,8 @@ local function save()
 end
 """
 
-#: GCRA reservation, the same arithmetic as ``LeakyBucket._reserve``, after the reported successes
-#: (``LeakyBucket.on_success``). ARGV: limit, drain rate, recovery step, recovery after, successes,
+#: GCRA reservation, the same arithmetic as ``Gcra.reserve``, after the reported successes
+#: (``Gcra.on_successes``). ARGV: limit, drain rate, recovery step, recovery after, successes,
 #: keep. Returns {delay, generation, rate, tat - now, tat}.
 RESERVE = (
     _NOW
@@ -84,7 +82,7 @@ return {f(at - now), gen, f(rate), f(tat - now), f(tat)}
 )
 
 #: The portal answered 503: mark the bucket full, and slow down when the last 503 came less than the
-#: time a full bucket takes to drain ago (``LeakyBucket.on_query_limit``), unless the rejected request
+#: time a full bucket takes to drain ago (``Gcra.on_query_limit``), unless the rejected request
 #: was released before the last penalty (generation ARGV[1]; -1 always applies). ARGV: generation,
 #: limit, drain rate, min rate, slowdown, keep. Returns {applied, gen, rate}.
 PENALIZE = (
@@ -176,17 +174,6 @@ def _secrets_of(url: str) -> list[str]:
     return [s for s in found if s]
 
 
-@dataclass(frozen=True)
-class BucketReply:
-    """What a reservation returns; every duration and rate in real seconds."""
-
-    delay: float  #: until the booked slot may be used
-    generation: int  #: the bucket's penalty generation at booking
-    rate: float  #: the shared effective drain rate
-    ahead: float  #: ``tat - now``: the level divided by the rate
-    tat: str  #: the booked theoretical empty time, as stored (for :meth:`RedisStore.release`)
-
-
 class RedisStore:
     """A lazily opened ``redis.asyncio`` connection pool and the throttle's scripts.
 
@@ -200,7 +187,8 @@ class RedisStore:
         self.safe_url = safe_url(url)
         if urlsplit(url).scheme not in _SCHEMES:
             raise ValueError(
-                f"shared_throttle must be a redis://, rediss:// or unix:// URL, got {self.safe_url!r}"
+                "shared_throttle must be a redis://, rediss:// or unix:// URL, file:///<directory> or "
+                f"'none', got {self.safe_url!r}"
             )
         secrets.add(*_secrets_of(url))
         self._url = url
