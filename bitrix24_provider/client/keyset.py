@@ -21,7 +21,7 @@ import itertools
 import math
 from collections.abc import AsyncIterator, Sequence
 
-from .chains import PROBE, TAIL_PAGES, ChainEnd, Chains, Queue, Step, check, density, valid_newest
+from .chains import PROBE, ChainEnd, Chains, Newest, Queue, Step, check, density, valid_newest
 from .keyset_plan import KeysetPlan, keyset_plan
 from .pages import PAGE, IdRange, OnRanges, Page, is_page, report, rows_of
 from .settings import ClientSettings
@@ -82,17 +82,17 @@ class KeysetPager:
                 yield page
             report(on_ranges, [])
             return
-        top = int(newest[0][rid])
+        known = Newest.of([int(row[rid]) for row in newest], floor)
         # rows per id from both ends of the id space (the first pages and the newest ids)
         rate = (density(sample, rid) + density(newest, rid)) / 2 if sample else density(newest, rid)
-        chains = self._split(ranges, top, rate, None if limit is None else limit - len(sample))
+        chains = self._split(ranges, known, rate, None if limit is None else limit - len(sample))
         reported = [(lo, hi) for lo, hi, _ in chains]
         if delivered:  # the opening pages are the start of the first range, after the first page
             reported[0] = (opened, reported[0][1])
         report(on_ranges, reported)
         queue: Queue = asyncio.Queue(maxsize=2 * len(chains))
         tasks = [
-            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, top)) for lo, hi, est in chains
+            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, known)) for lo, hi, est in chains
         ]
         running = len(tasks)
         try:
@@ -114,28 +114,28 @@ class KeysetPager:
     def _opening(
         self, plan: KeysetPlan, cursor: int, limit: int | None
     ) -> asyncio.Task[tuple[Step, Page | None]]:
-        """The batch after a full first page: a few chained pages and the newest-ids probe."""
-        pages = TAIL_PAGES + 1 if limit is None else max(1, min(TAIL_PAGES + 1, math.ceil(limit / PAGE)))
+        """The batch after a full first page: the next page and the newest-ids probe, both from a
+        known cursor. Nothing is chained yet: nothing says whether that page will be full."""
         probe = self.settings.batch_size > 1  # the probe takes one of the batch's commands
-        size = min(pages, self.settings.batch_size - 1) if probe else 1
 
         async def run() -> tuple[Step, Page | None]:
-            outcome = await self.chains.send(plan, cursor, plan.hi, size, probe=probe)
+            outcome = await self.chains.send(plan, cursor, plan.hi, 1, probe=probe)
             answer = outcome.results.get(PROBE)
             newest = rows_of(answer, plan.family) if is_page(answer, plan.family) else None
             if newest is not None and not valid_newest(plan, newest, cursor):
                 newest = None
             top = int(newest[0][plan.family.response_id]) if newest else None
-            return await self.chains.take(plan, outcome, size, cursor, plan.hi, top), newest
+            return await self.chains.take(plan, outcome, 1, cursor, plan.hi, top), newest
 
         return asyncio.create_task(run())
 
     def _split(
-        self, ranges: list[IdRange], top: int, density: float, limit: int | None
-    ) -> list[tuple[int, int | None, int]]:
-        """``(after, upto, estimated pages)`` per chain: each range cut into as many equal id spans
+        self, ranges: list[IdRange], newest: Newest, density: float, limit: int | None
+    ) -> list[tuple[int, int | None, float]]:
+        """``(after, upto, estimated rows)`` per chain: each range cut into as many equal id spans
         as its share of the estimated rows earns it, within ``max_parallel_chains``."""
-        rows = [max(0.0, (min(top, hi if hi is not None else top) - after) * density) for after, hi in ranges]
+        top = newest.top
+        rows = [newest.rows(after, hi, density) for after, hi in ranges]
         if limit is not None:  # no more pages than the caller wants
             rows = [min(n, float(limit)) for n in rows]
         pages = math.ceil(sum(rows) / PAGE) + 1
@@ -144,13 +144,15 @@ class KeysetPager:
         for _ in range(wanted - len(ranges)):
             i = max(range(len(ranges)), key=lambda n: rows[n] / shares[n])
             shares[i] += 1
-        chains: list[tuple[int, int | None, int]] = []
-        for (after, hi), share, n in zip(ranges, shares, rows, strict=True):
+        chains: list[tuple[int, int | None, float]] = []
+        for (after, hi), share in zip(ranges, shares, strict=True):
             end = min(top, hi) if hi is not None else top
             share = max(1, min(share, end - after))
             edges = [after + (end - after) * i // share for i in range(share)]
-            est = math.ceil(n / share / PAGE) + 1  # the last page of a chain is short (maybe empty)
-            chains.extend((lo, edges[i + 1] if i + 1 < share else hi, est) for i, lo in enumerate(edges))
+            for i, lo in enumerate(edges):
+                upto = edges[i + 1] if i + 1 < share else hi
+                est = newest.rows(lo, upto, density)
+                chains.append((lo, upto, est if limit is None else min(est, float(limit))))
         return chains
 
 
