@@ -44,6 +44,9 @@ class Emulator:
         time_scale: float = 1.0,
         cost: bool = True,
         start_timeout: float = 180.0,
+        costs: dict[str, float] | None = None,
+        round_trip: float = 0.0,
+        cpus: str | None = None,
     ) -> None:
         self.deals = deals
         self.billing = billing
@@ -51,6 +54,7 @@ class Emulator:
         self.cost = cost
         self.start_timeout = start_timeout
         self.args = [
+            *pinned(cpus),
             PYTHON,
             "-m",
             "bitrix24_provider.emulator",
@@ -63,6 +67,8 @@ class Emulator:
             "--batch-billing",
             billing,
             *([] if cost else ["--no-cost"]),
+            *(["--costs", json.dumps(costs)] if costs else []),
+            *(["--round-trip", repr(float(round_trip))] if round_trip else []),
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook = ""
@@ -71,7 +77,7 @@ class Emulator:
         self._ps: psutil.Process | None = None
 
     def command(self) -> str:
-        return " ".join(self.args[1:])
+        return " ".join(self.args[self.args.index(PYTHON) + 1 :])
 
     def start(self) -> Emulator:
         fd, name = tempfile.mkstemp(prefix="bench-emulator-", suffix=".log")
@@ -150,12 +156,20 @@ class ChildRun:
     stderr_tail: str
 
 
-def run_client(spec: str, webhook: str, time_scale: float, timeout: float) -> ChildRun:
+def pinned(cpus: str | None) -> list[str]:
+    """``taskset -c <cpus>`` before a command, to keep it on those cores (``None``: anywhere)."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def run_client(
+    spec: str, webhook: str, time_scale: float, timeout: float, cpus: str | None = None
+) -> ChildRun:
     """Run ``python -m bench.clients`` once; a timeout or a crash is reported in ``result``."""
     fd, name = tempfile.mkstemp(prefix="bench-client-", suffix=".json")
     os.close(fd)
     out = Path(name)
     args = [
+        *pinned(cpus),
         PYTHON,
         "-m",
         "bench.clients",

@@ -9,7 +9,8 @@ full rows chained 50 to a ``batch`` over parallel ID ranges, with unlimited serv
 ``B = ceil((P - 1) / 50)`` batches and ``R = 1 + B`` requests:
 
 * latency: the probe, then one batch round: ``probe + batch`` (commands of a batch run one after
-  another; ranges run in parallel);
+  another; ranges run in parallel; each answer adds the cost model's ``per_request`` and the
+  emulator's ``round_trip``);
 * bucket (X requests, drained at Y/s): request ``R`` cannot be accepted before ``(R - X) / Y``, and
   then still takes a batch: ``max(probe, (R - X) / Y) + batch``;
 * operating time: every command's server time is billed (to ``crm.deal.list`` or, with
@@ -76,11 +77,13 @@ def portal_bound(rows: int, config: EmulatorConfig) -> PortalBound:
     full_pages, last_rows = divmod(rows, PAGE)
     pages = full_pages + 1
     sizes = [PAGE] * full_pages + [last_rows]  # rows per page, in order
-    probe = page_cost(sizes[0])
+    # every answer also takes the request's own server time and the network round trip
+    hop = costs.per_request + config.round_trip
+    probe = page_cost(sizes[0]) + hop
     rest = sizes[1:]
     batches = [rest[i : i + BATCH] for i in range(0, len(rest), BATCH)]
     batch_costs = [sum(page_cost(n) for n in b) for b in batches]
-    longest = costs.batch_overhead + max(batch_costs, default=0.0) if batches else 0.0
+    longest = costs.batch_overhead + hop + max(batch_costs, default=0.0) if batches else 0.0
 
     def billed(hit: float) -> float:
         return hit if hit > config.operating_min_fix else 0.0

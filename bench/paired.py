@@ -24,10 +24,9 @@ from typing import Any
 
 import psutil
 
-from bitrix24_provider.emulator.config import EmulatorConfig
-
 from .harness import machine
 from .lower_bound import BILLINGS, CpuFloor, portal_bound
+from .portal_profiles import PROFILES, profile_config
 from .run import NO_COST_SCALE, OUT, QUIET, Run, progress, run_once
 
 
@@ -43,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quiet", type=float, nargs=2, default=[0.15, 300.0], metavar=("MAX_BUSY", "MAX_WAIT")
     )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="fast", help="portal profile")
+    parser.add_argument("--pin", action="store_true", help="emulator on core 0, client on core 1")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     QUIET["max_busy"], QUIET["max_wait"] = args.quiet
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     for deals in args.deals:
         for billing in args.billing:
-            config = EmulatorConfig(deals=deals, time_scale=args.time_scale, batch_billing=billing)  # type: ignore[arg-type]
+            config = profile_config(PROFILES[args.profile], deals, args.time_scale, billing)
             portal = portal_bound(deals, config)
             for spec in args.clients:
                 ratios: list[float] = []
@@ -67,10 +68,25 @@ def main(argv: list[str] | None = None) -> int:
                         if side == "floor":
                             c = args.floor_concurrency
                             got[side] = run_once(
-                                f"floor:concurrency={c}", deals, billing, NO_COST_SCALE, False, args.timeout
+                                f"floor:concurrency={c}",
+                                deals,
+                                billing,
+                                NO_COST_SCALE,
+                                False,
+                                args.timeout,
+                                pin=args.pin,
                             )
                         else:
-                            got[side] = run_once(spec, deals, billing, args.time_scale, True, args.timeout)
+                            got[side] = run_once(
+                                spec,
+                                deals,
+                                billing,
+                                args.time_scale,
+                                True,
+                                args.timeout,
+                                PROFILES[args.profile],
+                                args.pin,
+                            )
                         print(progress(got[side]), flush=True)
                     floor_run, client_run = got["floor"], got["client"]
                     runs += [floor_run, client_run]

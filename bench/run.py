@@ -31,8 +31,6 @@ from typing import Any
 
 import psutil
 
-from bitrix24_provider.emulator.config import EmulatorConfig
-
 from .harness import (
     Emulator,
     busy_cpu_seconds,
@@ -44,6 +42,7 @@ from .harness import (
     wait_until_quiet,
 )
 from .lower_bound import BILLINGS, CpuFloor, LowerBound, PortalBound, portal_bound
+from .portal_profiles import PIN, PROFILES, Profile, profile_config
 
 OUT = Path(__file__).resolve().parent / "out"
 NO_COST_SCALE = 1_000_000.0  # limits drain at once on the floor emulator; it has no cost to wait for
@@ -82,6 +81,9 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     code: str = "?"  # git commit of the repository during the run
+    profile: str = "fast"  # the emulator's portal profile (bench/portal_profiles.py)
+    pinned: bool = False  # emulator on core 0, client on core 1
+    load_after: float = 0.0  # 1-minute load average right after the run
 
     @property
     def s503(self) -> int:
@@ -100,13 +102,33 @@ class Run:
 QUIET = {"max_busy": 0.15, "max_wait": 120.0}
 
 
-def run_once(spec: str, deals: int, billing: str, time_scale: float, cost: bool, timeout: float) -> Run:
+def run_once(
+    spec: str,
+    deals: int,
+    billing: str,
+    time_scale: float,
+    cost: bool,
+    timeout: float,
+    profile: Profile = PROFILES["fast"],
+    pin: bool = False,
+) -> Run:
+    """One client run against a fresh emulator with ``profile``'s costs; ``pin`` puts the emulator
+    on core 0 and the client on core 1 (``taskset``), as if the portal were another machine."""
     load = os.getloadavg()[0]
     version = code_version()
     busy_before = wait_until_quiet(QUIET["max_busy"], QUIET["max_wait"])
-    with Emulator(deals, billing=billing, time_scale=time_scale, cost=cost) as emulator:
+    emulator_cpus, client_cpus = PIN if pin else (None, None)
+    with Emulator(
+        deals,
+        billing=billing,
+        time_scale=time_scale,
+        cost=cost,
+        costs=profile.costs,
+        round_trip=profile.round_trip,
+        cpus=emulator_cpus,
+    ) as emulator:
         cpu0, busy0, kids0 = emulator.cpu_seconds(), busy_cpu_seconds(), children_cpu_seconds()
-        child = run_client(spec, emulator.webhook, time_scale, timeout)
+        child = run_client(spec, emulator.webhook, time_scale, timeout, client_cpus)
         emulator_cpu = emulator.cpu_seconds() - cpu0
         own = emulator_cpu + children_cpu_seconds() - kids0
         background = max(0.0, busy_cpu_seconds() - busy0 - own) / max(child.wall_seconds, 1e-9)
@@ -154,6 +176,9 @@ def run_once(spec: str, deals: int, billing: str, time_scale: float, cost: bool,
         code=version,
         extra=extra,
         warnings=list(result.get("warnings") or []),
+        profile=profile.name,
+        pinned=pin,
+        load_after=os.getloadavg()[0],
     )
 
 
@@ -164,13 +189,15 @@ def median_run(runs: list[Run]) -> Run:
 
 
 def measure_floor(
-    deals: int, concurrencies: list[int], repeat: int, timeout: float, log: list[Run]
+    deals: int, concurrencies: list[int], repeat: int, timeout: float, log: list[Run], pin: bool = False
 ) -> tuple[CpuFloor, dict[int, list[Run]]]:
     cores = psutil.cpu_count(logical=True) or 1
     runs: dict[int, list[Run]] = {c: [] for c in concurrencies}
     for _ in range(repeat):
         for c in concurrencies:
-            run = run_once(f"floor:concurrency={c}", deals, "per_method", NO_COST_SCALE, False, timeout)
+            run = run_once(
+                f"floor:concurrency={c}", deals, "per_method", NO_COST_SCALE, False, timeout, pin=pin
+            )
             print(f"  floor c={c}: {run.seconds:.2f} s, client CPU {run.client_cpu:.2f} s, "
                   f"emulator CPU {run.emulator_cpu:.2f} s, complete={run.complete}", flush=True)  # fmt: skip
             runs[c].append(run)
@@ -313,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         help="before each run wait up to MAX_WAIT s until other processes use at most MAX_BUSY (0..1) "
         "of the CPUs",
     )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="fast", help="portal profile")
+    parser.add_argument("--pin", action="store_true", help="emulator on core 0, client on core 1")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: bench/out/run-*.json)")
     parser.add_argument("--report", type=Path, default=None, help="only print the tables of a saved JSON")
     args = parser.parse_args(argv)
@@ -332,14 +361,17 @@ def main(argv: list[str] | None = None) -> int:
     bounds: dict[tuple[int, str], LowerBound] = {}
     for deals in args.deals:
         print(f"\n## {deals} deals: CPU floor", flush=True)
-        floor, _ = measure_floor(deals, args.floor_concurrency, args.repeat, args.timeout, all_runs)
+        floor, _ = measure_floor(deals, args.floor_concurrency, args.repeat, args.timeout, all_runs, args.pin)
         for billing in args.billing:
-            config = EmulatorConfig(deals=deals, time_scale=args.time_scale, batch_billing=billing)  # type: ignore[arg-type]
+            config = profile_config(PROFILES[args.profile], deals, args.time_scale, billing)
             bounds[(deals, billing)] = LowerBound(portal_bound(deals, config), floor)
             print(f"\n## {deals} deals, batch_billing={billing}, time_scale={args.time_scale:g}", flush=True)
             for _ in range(args.repeat):
                 for spec in clients:
-                    run = run_once(spec, deals, billing, args.time_scale, True, args.timeout)
+                    profile = PROFILES[args.profile]
+                    run = run_once(
+                        spec, deals, billing, args.time_scale, True, args.timeout, profile, args.pin
+                    )
                     print(progress(run), flush=True)
                     all_runs.append(run)
             out.write_text(json.dumps(_report(args, command, all_runs, bounds), indent=1, default=str))

@@ -372,19 +372,22 @@ class _Slow:
     def __init__(self, client: BitrixAsync, limit: int) -> None:
         self.gate = client.transport.gate
         self.limit = limit
-        self.saved = self.gate.limit
+        self.saved = (self.gate.limit, self.gate.held)
 
     def __enter__(self) -> bool:
-        self.saved, self.gate.limit = self.gate.limit, self.limit
+        self.saved, self.gate.limit = (self.gate.limit, self.gate.held), self.limit
+        self.gate.held = True
         return True
 
     def __exit__(self, *exc: object) -> None:
-        self.gate.limit = self.saved
+        self.gate.limit, self.gate.held = self.saved
 
     async def __aenter__(self) -> bool:
-        self.saved = self.gate.limit
+        self.saved = (self.gate.limit, self.gate.held)
+        self.gate.held = True
         await self.gate.set_limit(self.limit)
         return True
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.gate.set_limit(self.saved)
+        self.gate.held = self.saved[1]
+        await self.gate.set_limit(self.saved[0])

@@ -41,6 +41,8 @@ class BatchOutcome:
     totals: dict[str, Any] = field(default_factory=dict)
     nexts: dict[str, Any] = field(default_factory=dict)
     times: dict[str, Any] = field(default_factory=dict)
+    #: the batch request's own ``time`` block (empty for merged outcomes)
+    time: dict[str, Any] = field(default_factory=dict)
     unknown: dict[str, OutcomeUnknown] = field(default_factory=dict)
 
     def merge(self, other: BatchOutcome) -> None:
@@ -103,6 +105,7 @@ async def send_batch(
         totals=maps["result_total"],
         nexts=maps["result_next"],
         times=maps["result_time"],
+        time=dict(payload["time"]) if isinstance(payload.get("time"), Mapping) else {},
     )
     for key, body in maps["result_error"].items():
         method = commands[key].method if key in commands else "batch"

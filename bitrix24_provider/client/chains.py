@@ -2,9 +2,15 @@
 ``$result[...]`` references (contract §5.5).
 
 A chain stops at its first short page and ignores the commands after it; it sends its next batch
-before it hands the pages of the last one to the reader, and sizes its batches from the density of
-the ids it has read, so that few commands are asked for past its end (a real portal may serve rows
-for them). Every page is checked: ids strictly ascending, inside the chain's range, after the cursor.
+before it hands the pages of the last one to the reader. **It chains a page only after one its
+estimate says will be full**: a batch holds the pages the estimated rows left fill, plus the one after
+them (:func:`batch_pages`). A reference past a short page (``$result[c0][49][ID]`` when ``c0`` has
+fewer than 50 rows) resolves to the whole page (contract §5.5), and what the portal's filter then does
+is unconfirmed: no row may match, or the condition may be dropped and the command read 50 rows from
+the lowest id on, billed and then thrown away. The estimate comes from the split (both ends of the
+table) and, once the chain has read some of its range, from the density of its own ids. A batch of
+one page is a direct call. Every page is checked: ids strictly ascending, inside the chain's range,
+after the cursor.
 An empty page inside a batch is confirmed by a direct call before a chain is declared done (unless it
 follows the newest id the probe found), so a batch that silently came back empty cannot truncate
 the export.
@@ -24,10 +30,6 @@ from .pages import PAGE, Page, rows_of
 from .settings import ClientSettings
 from .transport import Transport
 
-#: pages asked for when nothing says how many follow (the batch after a full first page, a chain
-#: whose estimate ran out): a list of this many more pages still costs two requests, and the
-#: commands past a short page are wasted server work
-TAIL_PAGES = 3
 #: the key of the newest-ids probe in a chain's batch
 PROBE = "top"
 
@@ -57,6 +59,31 @@ class Step:
         return sum(len(page) for page in self.pages)
 
 
+@dataclass(frozen=True)
+class Newest:
+    """The newest-ids probe's answer: ``ids`` ascending; every id above ``known_from`` is among them
+    (the probe's cursor when it came back short, else just below its lowest id)."""
+
+    ids: tuple[int, ...]
+    known_from: int
+
+    @classmethod
+    def of(cls, ids: list[int], after: int) -> Newest:
+        ids = sorted(ids)
+        return cls(tuple(ids), after if len(ids) < PAGE else ids[0] - 1)
+
+    @property
+    def top(self) -> int:
+        return self.ids[-1]
+
+    def rows(self, cursor: int, hi: int | None, density: float) -> float:
+        """Rows expected in (cursor, hi] (hi None: up to the newest id): those the probe saw, and
+        ``density`` rows per id below them."""
+        seen = sum(1 for i in self.ids if i > cursor and (hi is None or i <= hi))
+        gap = min(self.top if hi is None else hi, self.known_from) - cursor
+        return seen + max(0, gap) * density
+
+
 class Chains:
     """Runs keyset chains over one transport."""
 
@@ -72,49 +99,46 @@ class Chains:
         return rows
 
     async def run(
-        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: Queue, top: int | None = None
+        self,
+        plan: KeysetPlan,
+        lo: int,
+        hi: int | None,
+        est_rows: float,
+        queue: Queue,
+        newest: Newest | None = None,
     ) -> None:
         """Export the id range (lo, hi] with batches of chained pages; the chain's end (or its error)
-        is the last item it queues. A cancelled chain queues nothing: its reader is gone. ``top`` is
-        the newest id the probe found, if known."""
+        is the last item it queues. A cancelled chain queues nothing: its reader is gone. ``est_rows``
+        is the split's estimate of the rows in the range; ``newest`` what the probe found."""
         error: Exception | None = None
         try:
-            await self._run_chain(plan, lo, hi, est_pages, queue, top)
+            await self._run_chain(plan, lo, hi, est_rows, queue, newest)
         except Exception as exc:
             error = exc
         await queue.put(ChainEnd(error))
 
     async def _run_chain(
-        self, plan: KeysetPlan, lo: int, hi: int | None, est_pages: int, queue: Queue, top: int | None
+        self, plan: KeysetPlan, lo: int, hi: int | None, est_rows: float, queue: Queue, newest: Newest | None
     ) -> None:
+        top = newest.top if newest else None
         cursor, stalled, blocked = lo, 0, 0
-        if est_pages <= 2:  # probably one short page or none, e.g. a finished range of a resumed export
-            rows = await self.direct(plan, plan.params(cursor, hi))
-            check(plan, rows, cursor, hi)
-            if rows:
-                await queue.put(rows)
-                cursor = int(rows[-1][plan.family.response_id])
-            if len(rows) < PAGE:
-                return
-            est_pages = TAIL_PAGES
-        size = self._chain_batch_size(est_pages)
-        pending = asyncio.create_task(self.send(plan, cursor, hi, size))
-        seen = 0  # rows this chain delivered from its batches
+        size = batch_pages(est_rows, self.settings.batch_size)
+        pending = asyncio.create_task(self._step(plan, cursor, hi, size, top))
+        seen = 0  # rows this chain delivered
         try:
             while True:
-                outcome = await pending
-                step = await self.take(plan, outcome, size, cursor, hi, top)
+                step = await pending
                 cursor, progressed = step.cursor, len(step.pages)
                 seen += step.rows
-                est_pages = _remaining_pages(step, est_pages, lo, hi, seen)
+                left = rows_left(est_rows, lo, hi, newest, cursor, seen)
                 blocked = blocked + 1 if step.block is not None and not progressed else 0
                 stalled = 0 if progressed or step.block is not None else stalled + 1
                 failure = None if step.done else self._chain_failure(plan, step, blocked, stalled, hi)
                 if not step.done and failure is None:
                     # the next batch goes out before these pages wait for the reader: the portal
                     # works on it while this client hands them over
-                    size = self._chain_batch_size(est_pages)
-                    pending = asyncio.create_task(self.send(plan, cursor, hi, size))
+                    size = batch_pages(left, self.settings.batch_size)
+                    pending = asyncio.create_task(self._step(plan, cursor, hi, size, top))
                 for rows in step.pages:
                     await queue.put(rows)
                 if failure is not None:
@@ -126,6 +150,16 @@ class Chains:
             # for the reader: stop it, and take its outcome so no error is left unretrieved
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+
+    async def _step(self, plan: KeysetPlan, cursor: int, hi: int | None, size: int, top: int | None) -> Step:
+        """The next ``size`` pages after ``cursor``: one direct call, or a batch of chained pages."""
+        if size == 1:  # a direct answer is trusted as it is (no silently emptied batch command)
+            rows = await self.direct(plan, plan.params(cursor, hi))
+            check(plan, rows, cursor, hi)
+            end = int(rows[-1][plan.family.response_id]) if rows else cursor
+            return Step([rows] if rows else [], end, len(rows) < PAGE)
+        outcome = await self.send(plan, cursor, hi, size)
+        return await self.take(plan, outcome, size, cursor, hi, top)
 
     def _chain_failure(
         self, plan: KeysetPlan, step: Step, blocked: int, stalled: int, hi: int | None
@@ -142,9 +176,6 @@ class Chains:
                 detail=f"the export made no progress after id {step.cursor}",
             )
         return None
-
-    def _chain_batch_size(self, est_pages: int) -> int:
-        return min(self.settings.batch_size, max(2, est_pages + 1))
 
     async def send(
         self, plan: KeysetPlan, cursor: int, hi: int | None, size: int, *, probe: bool = False
@@ -200,15 +231,27 @@ class Chains:
         return Step(pages, cursor, False)
 
 
-def _remaining_pages(step: Step, est_pages: int, lo: int, hi: int | None, seen: int) -> int:
-    """Pages a chain still expects after ``step``. Within a closed range, from the density of the
-    ids it has read so far (the split's estimate, from both ends of the whole table, can be off by
-    several pages for one range, and every page asked for past the short one is wasted server work);
-    in the open last range, what is left of the estimate."""
-    if hi is not None and seen and step.cursor > lo:
-        return math.ceil((hi - step.cursor) * min(1.0, seen / (step.cursor - lo)) / PAGE) + 1
-    left = est_pages - len(step.pages)
-    return left if left >= 1 else TAIL_PAGES  # the estimate ran out but pages were full: a few more
+def batch_pages(rows_left: float, batch_size: int) -> int:
+    """Pages in a chain's next batch: those the estimated rows left fill, each of which the next
+    command may chain after, plus the one after them (short if the estimate holds, else the next
+    batch starts from it); at least one, at most ``batch_size``."""
+    return max(1, min(batch_size, math.floor(max(0.0, rows_left) / PAGE) + 1))
+
+
+def rows_left(
+    est_rows: float, lo: int, hi: int | None, newest: Newest | None, cursor: int, seen: int
+) -> float:
+    """Rows a chain still expects after ``cursor``: from the density of the ids it has read (the
+    split's estimate, from both ends of the whole table, can be off by pages for one range) and the
+    ids the probe saw; rows added since the probe are found by the page after the newest id.
+    Without either, what is left of the split's estimate."""
+    if seen and cursor > lo:
+        rate = min(1.0, seen / (cursor - lo))
+        if newest is not None:
+            return newest.rows(cursor, hi, rate)
+        if hi is not None:
+            return max(0, hi - cursor) * rate
+    return max(0.0, est_rows - seen)
 
 
 def density(rows: Page, rid: str) -> float:

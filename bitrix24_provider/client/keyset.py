@@ -18,16 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
-from .chains import PROBE, TAIL_PAGES, ChainEnd, Chains, Queue, Step, check, density, valid_newest
+from .batch import BatchOutcome
+from .chains import PROBE, ChainEnd, Chains, Newest, Queue, Step, check, density, valid_newest
+from .concurrency import Pace, chain_count
 from .keyset_plan import KeysetPlan, keyset_plan
 from .pages import PAGE, IdRange, OnRanges, Page, is_page, report, rows_of
 from .settings import ClientSettings
 from .transport import Transport
 
-__all__ = ["KeysetPager", "KeysetPlan", "checked_ranges", "keyset_plan"]
+__all__ = ["KeysetPager", "KeysetPlan", "Timing", "checked_ranges", "keyset_plan"]
+
+#: server time of a page and of a batch's own work before the portal has reported any (contract §8:
+#: a CRM list page takes 10-50 ms, a batch adds 20-120 ms)
+DEFAULT_PAGE_SECONDS = 0.03
 
 
 class KeysetPager:
@@ -45,6 +52,7 @@ class KeysetPager:
         on_ranges: OnRanges | None = None,
     ) -> AsyncIterator[Page]:
         rid = plan.family.response_id
+        timing = Timing()  # a resumed export splits before it has seen a batch
         sample: Page = []
         newest: Page | None = None
         delivered: list[Page] = []  # pages of the opening batch, handed over once the chains run
@@ -61,7 +69,7 @@ class KeysetPager:
             opening = self._opening(plan, cursor, None if limit is None else limit - len(first))
             try:
                 yield first
-                step, newest = await opening
+                step, newest, timing = await opening
             finally:
                 opening.cancel()
                 await asyncio.gather(opening, return_exceptions=True)
@@ -82,17 +90,20 @@ class KeysetPager:
                 yield page
             report(on_ranges, [])
             return
-        top = int(newest[0][rid])
+        known = Newest.of([int(row[rid]) for row in newest], floor)
         # rows per id from both ends of the id space (the first pages and the newest ids)
         rate = (density(sample, rid) + density(newest, rid)) / 2 if sample else density(newest, rid)
-        chains = self._split(ranges, top, rate, None if limit is None else limit - len(sample))
+        pace = self._pace(plan.method, 0.0, timing)
+        chains = self._split(ranges, known, rate, None if limit is None else limit - len(sample), pace)
         reported = [(lo, hi) for lo, hi, _ in chains]
         if delivered:  # the opening pages are the start of the first range, after the first page
             reported[0] = (opened, reported[0][1])
         report(on_ranges, reported)
         queue: Queue = asyncio.Queue(maxsize=2 * len(chains))
+        widened = self.chains.transport.gate.widen(len(chains))  # one request in flight per chain
+        await widened.__aenter__()
         tasks = [
-            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, top)) for lo, hi, est in chains
+            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, known)) for lo, hi, est in chains
         ]
         running = len(tasks)
         try:
@@ -110,48 +121,99 @@ class KeysetPager:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await widened.__aexit__(None, None, None)
 
     def _opening(
         self, plan: KeysetPlan, cursor: int, limit: int | None
-    ) -> asyncio.Task[tuple[Step, Page | None]]:
-        """The batch after a full first page: a few chained pages and the newest-ids probe."""
-        pages = TAIL_PAGES + 1 if limit is None else max(1, min(TAIL_PAGES + 1, math.ceil(limit / PAGE)))
+    ) -> asyncio.Task[tuple[Step, Page | None, Timing]]:
+        """The batch after a full first page: the next page and the newest-ids probe, both from a
+        known cursor. Nothing is chained yet: nothing says whether that page will be full. Its
+        ``time`` blocks and its round trip give the export's pace (:mod:`.concurrency`)."""
         probe = self.settings.batch_size > 1  # the probe takes one of the batch's commands
-        size = min(pages, self.settings.batch_size - 1) if probe else 1
+        transport = self.chains.transport
 
-        async def run() -> tuple[Step, Page | None]:
-            outcome = await self.chains.send(plan, cursor, plan.hi, size, probe=probe)
+        async def run() -> tuple[Step, Page | None, Timing]:
+            stats = transport.stats
+            waited = stats.bucket_wait_seconds + stats.operating_wait_seconds
+            started = transport.clock.monotonic()
+            outcome = await self.chains.send(plan, cursor, plan.hi, 1, probe=probe)
+            elapsed = transport.clock.monotonic() - started
+            elapsed -= stats.bucket_wait_seconds + stats.operating_wait_seconds - waited
             answer = outcome.results.get(PROBE)
             newest = rows_of(answer, plan.family) if is_page(answer, plan.family) else None
             if newest is not None and not valid_newest(plan, newest, cursor):
                 newest = None
             top = int(newest[0][plan.family.response_id]) if newest else None
-            return await self.chains.take(plan, outcome, size, cursor, plan.hi, top), newest
+            step = await self.chains.take(plan, outcome, 1, cursor, plan.hi, top)
+            return step, newest, Timing.of(outcome, elapsed)
 
         return asyncio.create_task(run())
 
+    def _pace(self, method: str, rows: float, timing: Timing) -> Pace:
+        bucket, budget = self.chains.transport.throttle.bucket, self.chains.transport.throttle.budget
+        used = budget.used(method)
+        return Pace(
+            rows=rows,
+            page_seconds=timing.page_seconds,
+            overhead_seconds=timing.overhead_seconds,
+            round_trip=timing.round_trip,
+            bucket_free=bucket.limit - bucket.level(),
+            drain_rate=bucket.rate,
+            operating_left=None if used is None else budget.threshold - used,
+            batch_size=self.settings.batch_size,
+            cap=self.settings.max_parallel_chains,
+        )
+
     def _split(
-        self, ranges: list[IdRange], top: int, density: float, limit: int | None
-    ) -> list[tuple[int, int | None, int]]:
-        """``(after, upto, estimated pages)`` per chain: each range cut into as many equal id spans
-        as its share of the estimated rows earns it, within ``max_parallel_chains``."""
-        rows = [max(0.0, (min(top, hi if hi is not None else top) - after) * density) for after, hi in ranges]
+        self, ranges: list[IdRange], newest: Newest, density: float, limit: int | None, pace: Pace
+    ) -> list[tuple[int, int | None, float]]:
+        """``(after, upto, estimated rows)`` per chain: each range cut into as many equal id spans
+        as its share of the estimated rows earns it, ``chain_count`` chains in all."""
+        top = newest.top
+        rows = [newest.rows(after, hi, density) for after, hi in ranges]
         if limit is not None:  # no more pages than the caller wants
             rows = [min(n, float(limit)) for n in rows]
-        pages = math.ceil(sum(rows) / PAGE) + 1
-        wanted = min(self.settings.max_parallel_chains, math.ceil(pages / self.settings.batch_size))
+        wanted = chain_count(replace(pace, rows=sum(rows)))
         shares = [1] * len(ranges)
         for _ in range(wanted - len(ranges)):
             i = max(range(len(ranges)), key=lambda n: rows[n] / shares[n])
             shares[i] += 1
-        chains: list[tuple[int, int | None, int]] = []
-        for (after, hi), share, n in zip(ranges, shares, rows, strict=True):
+        chains: list[tuple[int, int | None, float]] = []
+        for (after, hi), share in zip(ranges, shares, strict=True):
             end = min(top, hi) if hi is not None else top
             share = max(1, min(share, end - after))
             edges = [after + (end - after) * i // share for i in range(share)]
-            est = math.ceil(n / share / PAGE) + 1  # the last page of a chain is short (maybe empty)
-            chains.extend((lo, edges[i + 1] if i + 1 < share else hi, est) for i, lo in enumerate(edges))
+            for i, lo in enumerate(edges):
+                upto = edges[i + 1] if i + 1 < share else hi
+                est = newest.rows(lo, upto, density)
+                chains.append((lo, upto, est if limit is None else min(est, float(limit))))
         return chains
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The pace one batch showed, in portal seconds: a full page's server time, the batch's own
+    server time beyond its commands, and the round trip beyond what the portal reported."""
+
+    page_seconds: float = DEFAULT_PAGE_SECONDS
+    overhead_seconds: float = DEFAULT_PAGE_SECONDS
+    round_trip: float = 0.0
+
+    @classmethod
+    def of(cls, outcome: BatchOutcome, elapsed: float) -> Timing:
+        commands = [_seconds(block, "processing") for block in outcome.times.values()]
+        page = _seconds(outcome.times.get("c0"), "processing")
+        processing = _seconds(outcome.time, "processing")
+        duration = _seconds(outcome.time, "duration") or processing
+        if page is None or processing is None or duration is None:
+            return cls()
+        overhead = processing - sum(c for c in commands if c is not None)
+        return cls(page, max(0.0, overhead), max(0.0, elapsed - duration))
+
+
+def _seconds(block: Any, key: str) -> float | None:
+    value = block.get(key) if isinstance(block, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def checked_ranges(ranges: Sequence[IdRange]) -> list[IdRange]:

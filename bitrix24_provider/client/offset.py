@@ -49,7 +49,7 @@ class OffsetPager:
         offsets = list(range(len(rows), total, PAGE)) if rows else []
         size = self.settings.batch_size
         chunks = [offsets[i : i + size] for i in range(0, len(offsets), size)]
-        window = max(1, self.settings.max_concurrent_requests)
+        window = self.settings.requests_in_flight()
         pending: list[asyncio.Task[list[Page]]] = []
         try:
             for index in range(len(chunks)):

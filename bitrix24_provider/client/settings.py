@@ -8,6 +8,9 @@ from .decoding import DECODERS, DecoderName
 from .retry import RetryPolicy
 from .throttle import PLAN_LIMITS
 
+#: requests in flight when ``max_concurrent_requests`` is None (a keyset export's chains add theirs)
+REQUESTS_IN_FLIGHT = 16
+
 
 @dataclass
 class ClientSettings:
@@ -18,8 +21,11 @@ class ClientSettings:
     :param operating_time_limit: seconds of server time per method per ``operating_window``.
     :param respect_velocity_policy: pause a method before the portal blocks it (fast_bitrix24's name).
     :param batch_size: commands per ``batch`` call (at most 50).
-    :param max_concurrent_requests: HTTP requests in flight at once.
-    :param max_parallel_chains: keyset chains over disjoint ID ranges at once in one export.
+    :param max_concurrent_requests: HTTP requests in flight at once; ``None`` (default): 16, and as
+        many as a keyset export's chains while it runs (:mod:`.concurrency`).
+    :param max_parallel_chains: at most this many keyset chains over disjoint ID ranges at once in
+        one export; ``None`` (default): as many as finish the export in one batch round, within what
+        the bucket and the operating budget allow (:mod:`.concurrency`).
     :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
     :param portal_request_cap: portal seconds after which the portal has stopped any request
         (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only
@@ -53,8 +59,8 @@ class ClientSettings:
     operating_window: float = 600.0
     respect_velocity_policy: bool = True
     batch_size: int = 50
-    max_concurrent_requests: int = 16
-    max_parallel_chains: int = 16
+    max_concurrent_requests: int | None = None
+    max_parallel_chains: int | None = None
     request_timeout: float = 90.0
     portal_request_cap: float = 60.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
@@ -73,8 +79,10 @@ class ClientSettings:
             raise ValueError(f"plan must be one of {sorted(PLAN_LIMITS)}, got {self.plan!r}")
         if not 1 <= self.batch_size <= 50:
             raise ValueError(f"batch_size must be between 1 and 50, got {self.batch_size!r}")
-        if self.max_concurrent_requests < 1 or self.max_parallel_chains < 1:
-            raise ValueError("max_concurrent_requests and max_parallel_chains must be at least 1")
+        for name in ("max_concurrent_requests", "max_parallel_chains"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be None or an int of at least 1, got {value!r}")
         if self.time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {self.time_scale!r}")
         if not self.shared_throttle_prefix:
@@ -85,3 +93,7 @@ class ClientSettings:
     def bucket(self) -> tuple[float, float]:
         size, rate = PLAN_LIMITS[self.plan]
         return (self.request_pool_size or size, self.requests_per_second or rate)
+
+    def requests_in_flight(self) -> int:
+        """``max_concurrent_requests``, or 16 when it is ``None``."""
+        return REQUESTS_IN_FLIGHT if self.max_concurrent_requests is None else self.max_concurrent_requests

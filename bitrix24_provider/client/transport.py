@@ -14,12 +14,13 @@ body; answers are decoded by the parser ``ClientSettings.json_decoder`` names (:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -69,11 +70,16 @@ def ssl_context(option: SSLOption) -> bool | ssl_module.SSLContext:
 
 
 class ConcurrencyGate:
-    """A semaphore whose size can change while in use (``slow()``)."""
+    """A semaphore whose size can change while in use (``slow()``). A keyset export whose chains
+    outnumber it widens it by that many for its duration (:meth:`widen`), unless ``slow()`` holds it
+    (``held``) or the user set ``max_concurrent_requests``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, widenable: bool = True) -> None:
         self.limit = limit
         self.active = 0
+        self.widened = 0
+        self.widenable = widenable
+        self.held = False
         self._changed: asyncio.Condition | None = None
 
     def _condition(self) -> asyncio.Condition:
@@ -81,10 +87,25 @@ class ConcurrencyGate:
             self._changed = asyncio.Condition()
         return self._changed
 
+    def _open(self) -> bool:
+        return self.active < self.limit + (0 if self.held else self.widened)
+
     async def __aenter__(self) -> None:
         async with self._condition():
-            await self._condition().wait_for(lambda: self.active < self.limit)
+            await self._condition().wait_for(self._open)
             self.active += 1
+
+    @contextlib.asynccontextmanager
+    async def widen(self, needed: int) -> AsyncIterator[None]:
+        """Let ``needed`` requests be in flight at once while the block runs (chains of an export)."""
+        extra = max(0, needed - self.limit) if self.widenable else 0
+        async with self._condition():
+            self.widened += extra
+            self._condition().notify_all()
+        try:
+            yield
+        finally:
+            self.widened -= extra
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._condition():
@@ -120,7 +141,7 @@ class Transport:
         self.retries = ClientRetries(
             settings.retry, settings.connect_retry, settings.unexpected_answer_retry, clock
         )
-        self.gate = ConcurrencyGate(settings.max_concurrent_requests)
+        self.gate = ConcurrencyGate(settings.requests_in_flight(), settings.max_concurrent_requests is None)
         self._session = session
         self._own_session = session is None
         self._ssl = ssl_context(ssl)
@@ -148,7 +169,7 @@ class Transport:
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
-            connector = aiohttp.TCPConnector(limit=self.settings.max_concurrent_requests + 4)
+            connector = aiohttp.TCPConnector(limit=self.settings.requests_in_flight() + 4)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
             self._own_session = True
         return self._session

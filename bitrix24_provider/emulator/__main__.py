@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Sequence
 
-from .config import EmulatorConfig, Faults
+from .config import CostModel, EmulatorConfig, Faults
+from .references import SHORT_PAGE_READINGS
 from .runner import Emulator
 
 _ENTITIES = (
@@ -44,6 +46,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime)
     parser.add_argument("--batch-billing", choices=["per_method", "batch"], default="per_method")
     parser.add_argument("--no-cost", action="store_true", help="answer at once instead of taking server time")
+    parser.add_argument(
+        "--costs",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='cost model changes, e.g. \'{"base": 0.03, "per_row": 0.001, "per_request": 0.1}\' (portal s)',
+    )
+    parser.add_argument(
+        "--round-trip", type=float, default=0.0, metavar="S", help="network round trip per answer (portal s)"
+    )
+    parser.add_argument(
+        "--short-page-reference",
+        choices=list(SHORT_PAGE_READINGS),
+        default=defaults.short_page_reference,
+        help="what a CRM filter does with $result[c][49][ID] after a short page c: no row meets it "
+        "(no_rows) or the condition is dropped (from_lowest_id)",
+    )
     parser.add_argument("--webhook-code", default=defaults.webhook_code)
     for flag in _FAULTS:
         parser.add_argument(f"--{flag.replace('_', '-')}", type=float, default=0.0, metavar="P")
@@ -63,6 +82,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         token_lifetime=args.token_lifetime,
         batch_billing=args.batch_billing,
         simulate_cost=not args.no_cost,
+        short_page_reference=args.short_page_reference,
+        round_trip=args.round_trip,
+        costs=CostModel(**args.costs),
         webhook_code=args.webhook_code,
         seed=args.seed,
         faults=faults,

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from .references import SHORT_PAGE_READINGS, ShortPageReference
+
 Plan = Literal["standard", "enterprise"]
 BatchBilling = Literal["per_method", "batch"]
 
@@ -31,6 +33,8 @@ class CostModel:
     per_counted_row: float = 0.00002
     per_write: float = 0.08
     batch_overhead: float = 0.03
+    #: Server time of every HTTP request on top of its commands (direct or batch).
+    per_request: float = 0.0
     #: Extra base cost per method family (tasks are slow on real portals).
     family_base: dict[str, float] = field(default_factory=lambda: {"task": 0.6})
 
@@ -90,6 +94,13 @@ class EmulatorConfig:
     batch_billing: BatchBilling = "per_method"
     #: Whether responses really wait for their server cost (off only for quick functional tests).
     simulate_cost: bool = True
+    #: What a CRM filter does with ``$result[c][49][ID]`` after a short page ``c`` (the reference
+    #: resolves to the whole list, contract §5.5; unconfirmed on a live portal): ``no_rows`` (no row
+    #: meets the condition) or ``from_lowest_id`` (the condition is dropped: rows from the lowest id on).
+    short_page_reference: ShortPageReference = "no_rows"
+    #: Network round trip added to every answer (portal seconds, fast-forwarded by ``time_scale``):
+    #: the answer waits this long after its server time, which the ``time`` block does not count.
+    round_trip: float = 0.0
     utc_offset: str = "+03:00"
 
     # credentials
@@ -124,6 +135,9 @@ class EmulatorConfig:
     costs: CostModel = field(default_factory=CostModel)
     faults: Faults = field(default_factory=Faults)
 
+    def __post_init__(self) -> None:
+        _check_reading(self.short_page_reference)
+
     def bucket(self) -> tuple[float, float]:
         size, rate = PLAN_LIMITS[self.plan]
         return (self.bucket_size or size, self.drain_rate or rate)
@@ -150,4 +164,11 @@ class EmulatorConfig:
                         raise ValueError(f"unknown emulator setting {key}.{sub_key}")
                     setattr(target, sub_key, sub_value)
             else:
+                if key == "short_page_reference":
+                    _check_reading(value)
                 setattr(self, key, value)
+
+
+def _check_reading(value: Any) -> None:
+    if value not in SHORT_PAGE_READINGS:
+        raise ValueError(f"short_page_reference must be one of {list(SHORT_PAGE_READINGS)}, got {value!r}")

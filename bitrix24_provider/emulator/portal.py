@@ -160,6 +160,7 @@ class Portal:
             return self._batch(principal, params, start, meter, silent_empty)
         self._bill_check(principal, method)
         result, cost = self._call(principal, method, params, start, meter)
+        cost += self.config.costs.per_request
         if isinstance(result, RestError):
             raise result
         body: dict[str, Any] = {"result": result.result}
@@ -227,7 +228,7 @@ class Portal:
         commands = _batch_commands(params)
         halt = str(_param(params, "halt") or "0").lower() in ("1", "true", "y")
         maps: dict[str, dict[str, Any]] = {k: {} for k in ("result", "error", "total", "next", "time")}
-        elapsed = self.config.costs.batch_overhead
+        elapsed = self.config.costs.batch_overhead + self.config.costs.per_request
         timed_out = False
         for index, (key, command) in enumerate(commands):
             if index >= BATCH_MAX_LENGTH:
@@ -280,7 +281,7 @@ class Portal:
         if method in self.handlers and self.limiter.is_blocked(principal.credential, self._billed(method)):
             maps["error"][key] = operation_time_limit().body()
             return True, 0.0
-        sub_params = resolve(sub_params, maps)
+        sub_params = resolve(sub_params, maps, self.config.short_page_reference)
         result, cost = self._call(principal, method, sub_params, at, meter)
         if isinstance(result, RestError):
             maps["error"][key] = result.body()

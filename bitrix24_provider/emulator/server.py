@@ -113,7 +113,7 @@ async def _handle_rest(request: web.Request, portal: Portal) -> web.StreamRespon
     except RestError as error:
         return error_response(error)
     if portal.config.simulate_cost:
-        await portal.clock.sleep(min(outcome.cost, portal.config.request_timeout))
+        await portal.clock.sleep(min(outcome.cost, portal.config.request_timeout) + portal.config.round_trip)
     # the call ran (its writes are done); what the client sees now cannot tell it so
     if Fault.SLOW_AFTER in faults:
         await asyncio.sleep(portal.config.faults.slow_seconds)

@@ -138,11 +138,11 @@ async def test_a_chain_asks_for_its_next_batch_before_a_slow_reader_takes_the_pa
         await asyncio.sleep(0.3)
         requests = (await portal.stats())["http_requests"]
         await pages.aclose()
-    # page 1 came alone, pages 2-3 with the newest ids; the chain's batch 1 (pages 4-6) went out
-    # while the reader took them, and batch 2 before batch 1's pages waited for room in the
-    # reader's queue (two pages): the portal works while the reader is busy
+    # page 1 came alone, page 2 with the newest ids; the chain's batch 1 (pages 3-5) went out
+    # while the reader took page 2, batch 2 before batch 1's pages waited for room in the reader's
+    # queue (two pages), and batch 3 before batch 2's: the portal works while the reader is busy
     assert [len(p) for p in taken] == [50, 50, 50]
-    assert requests == 2 + 2
+    assert requests == 2 + 3
 
 
 async def test_a_batch_sent_ahead_that_fails_unseen_leaves_no_unretrieved_error(

@@ -114,7 +114,7 @@ async def test_parallel_requests_share_the_connect_budget() -> None:
         assert "after 3 attempts" in str(next(iter(errors)))
         # the first attempts in flight when the first one failed, then the budget's retries (one
         # request at a time) instead of 3 attempts for each of the 20 batches
-        assert bx.stats.http_requests <= bx.settings.max_concurrent_requests + 2
+        assert bx.stats.http_requests <= bx.settings.requests_in_flight() + 2
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ async def test_parallel_requests_share_the_unexpected_answer_budget(make_portal:
         with pytest.raises(BatchError) as raised:
             await bx.call("crm.deal.get", [{"id": n} for n in range(1000)])
         assert all(isinstance(error, UnexpectedAnswer) for error in raised.value.errors.values())
-        assert (await portal.stats())["http_requests"] <= bx.settings.max_concurrent_requests + 4
+        assert (await portal.stats())["http_requests"] <= bx.settings.requests_in_flight() + 4
         await portal.configure(faults={"html": 0.0})
         assert await bx.call("profile")  # a request started after the client gave up begins anew
 

@@ -71,16 +71,20 @@ async def test_every_family_returns_every_row_of_a_paged_table(
 ) -> None:
     rows, requests = await read(tables_of_120, method, params)
     assert sorted(int(r[id_field]) for r in rows) == await tables_of_120.ids(entity)
-    assert requests <= fast_bitrix24_requests(120) == 2
+    # a keyset list of three pages pays one request more: nothing is chained after a page that may
+    # be short (tests/client/test_chains.py)
+    assert requests <= fast_bitrix24_requests(120) + (
+        1 if (method, params, entity, id_field) in KEYSET else 0
+    )
 
 
-@pytest.mark.parametrize("deals", [51, 100, 250])
-async def test_up_to_five_pages_cost_two_requests(make_portal: MakePortal, deals: int) -> None:
-    # the batch after the first page ends the list with a short page, or (250 rows) with the
-    # newest id the probe found in it
+@pytest.mark.parametrize(("deals", "most"), [(51, 2), (100, 2), (101, 3), (250, 3)])
+async def test_two_pages_cost_two_requests_five_three(make_portal: MakePortal, deals: int, most: int) -> None:
+    # the batch after the first page carries the next page and the newest-ids probe; a longer
+    # list gets one batch of the pages the probe says follow
     portal: Portal = await make_portal(deals=deals)
     rows, requests = await read(portal, "crm.deal.list", {"select": ["ID"]})
-    assert len(rows) == deals and requests == 2
+    assert len(rows) == deals and requests <= most
 
 
 @pytest.mark.parametrize(("method", "params", "entity", "id_field"), KEYSET, ids=[f[0] for f in KEYSET])
@@ -92,10 +96,10 @@ async def test_keyset_families_read_a_larger_table_with_few_requests(
     ids = await portal.ids(entity)
     assert sorted(int(r[id_field]) for r in rows) == ids
     stats = await portal.stats()
-    # the first page, a batch of the next pages with the newest ids, one batch for the rest;
-    # commands past the end: the short page's few followers and the probe
-    assert requests <= fast_bitrix24_requests(1200) + 1 == 3
-    assert stats["commands"] - math.ceil(len(ids) / 50) <= 4
+    # the first page, a batch of the next page with the newest ids, one batch for the rest, and
+    # one page more when the estimate fell short; commands past the end: the probe and at most one
+    assert requests <= fast_bitrix24_requests(1200) + 2 == 4
+    assert stats["commands"] - math.ceil(len(ids) / 50) <= 3
 
 
 @pytest.mark.parametrize(("method", "params", "entity", "id_field"), FAMILIES, ids=[f[0] for f in FAMILIES])

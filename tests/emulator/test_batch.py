@@ -150,6 +150,36 @@ async def test_a_chain_past_its_short_page_gets_empty_pages(portal: PortalClient
     assert result["result_total"]["c3"] == 0
 
 
+async def test_a_chain_past_its_short_page_reads_from_the_lowest_id_under_the_other_reading(
+    portal: PortalClient,
+) -> None:
+    """``short_page_reference="from_lowest_id"``: the condition on the short reference is dropped,
+    the others stay (an item filter too); nothing else changes."""
+    ids = (await portal.get("/_emulator/ids/deal")).body["ids"]
+    changed = (await portal.post("/_emulator/config", {"short_page_reference": "from_lowest_id"})).body
+    assert changed["short_page_reference"] == "from_lowest_id"
+    base = "crm.deal.list?select[]=ID&order[ID]=ASC&start=-1"
+    cmd = {
+        "c0": f"{base}&filter[>ID]={ids[-3]}",  # the last two rows: a short page
+        "c1": f"{base}&filter[>ID]=$result[c0][49][ID]",  # no condition left: the first 50 rows
+        "c2": f"{base}&filter[>ID]=$result[c0][49][ID]&filter[<ID]={ids[10]}",  # only <ID: 10 rows
+        "c3": f"{base}&filter[>ID]=$result[c1][49][ID]",  # c1 was full: a plain reference
+        "items": "crm.item.list?entityTypeId=1032&select[]=id&order[id]=ASC&start=-1"
+        "&filter[>id]=$result[c0][49][ID]",
+    }
+    result = (await portal.call("batch", {"cmd": cmd})).body["result"]
+    got = {key: [int(r["ID"]) for r in rows] for key, rows in result["result"].items() if key != "items"}
+    assert got == {"c0": ids[-2:], "c1": ids[:50], "c2": ids[:10], "c3": ids[50:100]}
+    items = (await portal.get("/_emulator/ids/item")).body["ids"]
+    assert [r["id"] for r in result["result"]["items"]["items"]] == items[:50]
+    assert result["result_error"] == []
+    stats = (await portal.get("/_emulator/stats")).body
+    assert stats["rows_served"] == 2 + 50 + 10 + 50 + 50
+    bad = await portal.post("/_emulator/config", {"short_page_reference": "maybe"})
+    assert bad.status == 400 and "short_page_reference" in bad.body["error_description"]
+    assert (await portal.get("/_emulator/config")).body["short_page_reference"] == "from_lowest_id"
+
+
 async def test_reference_to_a_failed_command(portal: PortalClient) -> None:
     cmd = {"bad": "crm.deal.get?id=99999999", "next": "crm.deal.get?id=$result[bad][ID]"}
     result = (await portal.call("batch", {"cmd": cmd})).body["result"]

@@ -56,3 +56,11 @@ async def test_cli_serves_until_stopped() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+def test_cli_picks_the_reading_of_a_reference_past_a_short_page() -> None:
+    from bitrix24_provider.emulator.__main__ import config_from_args, parse_args
+
+    assert config_from_args(parse_args([])).short_page_reference == "no_rows"
+    chosen = config_from_args(parse_args(["--short-page-reference", "from_lowest_id"]))
+    assert chosen.short_page_reference == "from_lowest_id"

@@ -154,6 +154,25 @@ async def test_server_cost_makes_responses_take_time(make_portal: MakePortal) ->
     assert reply.headers["X-Bitrix-Rest-Time"]
 
 
+async def test_a_request_costs_its_own_server_time_and_waits_the_round_trip(make_portal: MakePortal) -> None:
+    """``costs.per_request`` is server time of every request (reported); ``round_trip`` delays the
+    answer on the portal's clock without being reported (the benchmark's slow and far profiles)."""
+    portal: PortalClient = await make_portal(
+        deals=100,
+        simulate_cost=True,
+        costs={"base": 0.03, "per_row": 0.0, "batch_overhead": 0.0, "per_request": 0.1},
+        round_trip=0.15,
+        time_scale=50.0,
+    )
+    clock = portal.emulator.portal.clock
+    before = clock.now()
+    direct = (await portal.call("crm.deal.list", {"start": -1})).body
+    assert direct["time"]["processing"] == pytest.approx(0.13)
+    assert clock.now() - before >= 0.28  # 0.13 of server time and the 0.15 round trip
+    batch = (await portal.call("batch", {"cmd": {"a": "profile", "b": "profile"}})).body
+    assert batch["time"]["processing"] == pytest.approx(0.1 + 2 * 0.03)
+
+
 async def test_request_timeout_cuts_a_long_batch(make_portal: MakePortal) -> None:
     portal: PortalClient = await make_portal(
         deals=100,
