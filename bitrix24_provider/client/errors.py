@@ -26,7 +26,7 @@
     │   ├── ArgumentTypeError           ... because of its type (also a ``TypeError``)
     │   └── InvalidItem                 an item of ``call()`` is unusable
     ├── IncompleteResultError           a listing could not prove it fetched everything
-    ├── SharedThrottleError             the shared throttle's store (Redis) failed or is unreachable
+    ├── SharedThrottleError             the shared throttle's store (lock files, Redis) cannot be used
     └── BatchError                      some commands of a batch failed (key -> error) or have an
                                         unknown outcome (key -> OutcomeUnknown); fast_bitrix24's
                                         ``ErrorInServerResponseException`` is another name for it
@@ -475,9 +475,10 @@ class IncompleteResultError(BitrixError):
 
 
 class SharedThrottleError(BitrixError):
-    """The shared throttle's store (Redis) could not be used: unreachable, refused the login,
-    answered with an error. Not retried by the client: without the shared state the client would
-    overrun the portal together with the other clients sharing it.
+    """The shared throttle's store could not be used (Redis: unreachable, refused the login,
+    answered with an error; lock files: a directory that cannot be written or that another user
+    owns, a lock held for too long). Not retried by the client: without the shared state the client
+    would overrun the portal together with the other clients sharing it.
 
     :param message: what went wrong, in words (scrubbed of secrets).
     :param url: the store's URL with its password masked.

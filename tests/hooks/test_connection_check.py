@@ -162,6 +162,31 @@ class TestTestConnectionNamesTheField:
         )
         assert "redispw-4711" not in message
 
+    def test_an_unusable_lock_file_directory(self, monkeypatch, portal, tmp_path):
+        (tmp_path / "a-file").write_text("")  # the directory cannot be created: a file is in the way
+        conn_id = fresh_conn_id()
+        extra = {"shared_throttle_dsn": f"file://{tmp_path}/a-file/throttle"}
+        set_conn(
+            monkeypatch,
+            conn_id,
+            host=portal.base_url,
+            login="1",
+            password=portal.config.webhook_code,
+            extra=extra,
+        )
+        status, message = Bitrix24Hook(conn_id).test_connection()
+        assert status is False
+        hint = "the lock-file shared throttle cannot be used: check Shared throttle (Redis URL) ("
+        assert hint in message
+
+    def test_none_keeps_each_task_on_its_own_throttle(self, monkeypatch, portal):
+        conn_id = fresh_conn_id()
+        set_conn(monkeypatch, conn_id, host=portal.webhook_url, extra={"shared_throttle_dsn": "none"})
+        with Bitrix24Hook(conn_id) as hook:
+            assert type(hook.get_client().aio.throttle).__name__ == "Throttle"  # not SharedThrottle
+            status, _ = hook.test_connection()
+        assert status is True
+
     def test_success_with_the_code_in_host_says_where_to_move_it(self, monkeypatch, portal):
         conn_id = fresh_conn_id()
         set_conn(monkeypatch, conn_id, host=portal.webhook_url)

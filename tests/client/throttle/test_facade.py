@@ -68,9 +68,10 @@ async def test_the_interface_feeds_the_bucket_and_the_budget() -> None:
 
 
 async def test_ten_concurrent_get_all_never_overrun_the_bucket(make_portal: MakePortal) -> None:
-    # 20 portal seconds per real second: the bucket drains 40 requests per real second
-    portal: Portal = await make_portal(deals=2000, time_scale=20.0)
-    settings = ClientSettings(batch_size=4, time_scale=20.0)
+    # 10 portal seconds per real second: the bucket drains 20 requests per real second; two slots of
+    # headroom absorb 0.1 s of jitter (the emulator answers on this test's busy event loop)
+    portal: Portal = await make_portal(deals=2000, time_scale=10.0)
+    settings = ClientSettings(batch_size=4, time_scale=10.0, headroom=2)
     async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
         results = await asyncio.gather(*(bx.get_all("crm.deal.list", {"select": ["ID"]}) for _ in range(10)))
     truth = await portal.ids()
@@ -83,12 +84,13 @@ async def test_ten_concurrent_get_all_never_overrun_the_bucket(make_portal: Make
 
 
 async def test_many_single_calls_are_paced_not_rejected(make_portal: MakePortal) -> None:
-    portal: Portal = await make_portal(deals=10, time_scale=20.0)
-    async with BitrixAsync(portal.webhook, verbose=False, time_scale=20.0) as bx:
-        await asyncio.gather(*(bx.call("profile") for _ in range(150)))
+    portal: Portal = await make_portal(deals=10, time_scale=10.0)
+    settings = ClientSettings(time_scale=10.0, headroom=2)  # 0.1 s of jitter absorbed, as above
+    async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
+        await asyncio.gather(*(bx.call("profile") for _ in range(100)))
         assert bx.stats.bucket_wait_seconds > 0
     stats = await portal.stats()
-    assert stats["http_by_status"] == {"200": 150}
+    assert stats["http_by_status"] == {"200": 100}
 
 
 async def test_query_limit_from_another_client_slows_down_and_recovers(make_portal: MakePortal) -> None:
