@@ -129,6 +129,11 @@ class Portal:
             self.bucket.reset()
             self.limiter.reset()
 
+    def restore(self, entity: str, rid: int) -> None:
+        """Bring a deleted record back as the recycle bin does, with its id and values (REST has no
+        method for it). KeyError: unknown entity, or *rid* was not deleted."""
+        self.store.table(entity).restore(rid)
+
     def stats(self) -> dict[str, Any]:
         return {
             **self.counters.as_dict(),
