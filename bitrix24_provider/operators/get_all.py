@@ -132,6 +132,14 @@ class Bitrix24GetAllOperator(BaseOperator):
         ``12,400 of ~50,000 rows (25%), 248 pages, 9 requests, 3,100 rows/s, ETA 15 s``; a line also
         comes after every tenth of the rows (estimated from the export's id ranges), and a last one
         when all are read.
+    :param deletions: rows the portal no longer lists (deleted records, and records that left the
+        ``filter``): None (default, kept), ``soft`` (``_bitrix24_deleted_at`` set, cleared when a
+        record comes back) or ``hard`` (deleted). Needs a SQL target with ``merge``; costs a key-only
+        export of the whole list per reconciliation (see the README).
+    :param max_deletions: the most rows one run may remove, an ``int`` count or a ``float`` fraction
+        of the table (default 0.10); a run over it fails with ``DeletionLimitError``, changing nothing.
+    :param reconcile_every: reconcile only when the last reconciliation is at least this old
+        (timedelta or seconds; None: every run).
 
     Returns (XCom) ``{"rows", "rows_read", "pages", "requests", "max_cursor", "target", "mode",
     "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` and ``watermark`` (the
@@ -140,7 +148,8 @@ class Bitrix24GetAllOperator(BaseOperator):
     ``columns_added``/``columns_ignored`` when columns changed and ``already_committed`` when an
     earlier try had published the load before it died. ``rows`` is what the destination received
     (after removing duplicates), ``rows_read``/``pages`` count all tries of a resumed export,
-    ``requests`` the HTTP requests of this try.
+    ``requests`` the HTTP requests of this try. With ``deletions``: ``deletions``, ``reconciled``,
+    ``rows_marked_deleted``, ``rows_restored``, ``rows_hard_deleted``.
     """
 
     template_fields: Sequence[str] = (
@@ -185,6 +194,9 @@ class Bitrix24GetAllOperator(BaseOperator):
         column_types: str = "fields",
         allow_column_drop: bool = False,
         progress_interval: timedelta | float = DEFAULT_INTERVAL,
+        deletions: str | None = None,
+        max_deletions: int | float = 0.10,
+        reconcile_every: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**with_retry_policy(kwargs, retry_policy))
@@ -208,6 +220,10 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.column_types = column_types
         self.allow_column_drop = allow_column_drop
         self.progress_interval = as_lag(progress_interval, "progress_interval").total_seconds()
+        self.deletions = deletions
+        self.max_deletions = max_deletions
+        every = reconcile_every
+        self.reconcile_every = None if every is None else as_lag(every, "reconcile_every")
         self._default_key = primary_key is DEFAULT
         self.primary_key = family_key(method) if self._default_key else as_key(primary_key)
         to_sql = sql_conn_id is not None or target_table is not None
@@ -293,6 +309,21 @@ class Bitrix24GetAllOperator(BaseOperator):
             raise ValueError(f"allow_column_drop must be True or False, got {self.allow_column_drop!r}")
         if self.allow_column_drop and (not to_sql or self.write_disposition != "replace"):
             raise ValueError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
+        if self.deletions is not None and not to_sql:
+            raise ValueError(f"deletions={self.deletions!r} needs a SQL target (write_disposition='merge')")
+        if not templated(self.method):
+            self._spec_options()  # deletions, max_deletions, reconcile_every: a StagingConfigError
+
+    def _spec_options(self) -> None:
+        LoadSpec(
+            self.method,
+            write_disposition=self.write_disposition,  # type: ignore[arg-type]
+            primary_key=family_key(self.method.strip()) if self._default_key else self.primary_key,
+            column_types="values",
+            deletions=self.deletions,  # type: ignore[arg-type]
+            max_deletions=self.max_deletions,
+            reconcile_every=self.reconcile_every,
+        )
 
     def _spec(self) -> LoadSpec:
         """The rendered arguments, checked again (templates may have produced anything)."""
@@ -315,6 +346,9 @@ class Bitrix24GetAllOperator(BaseOperator):
             column_types=self.column_types,  # type: ignore[arg-type]
             allow_column_drop=self.allow_column_drop,
             progress_interval=self.progress_interval,
+            deletions=self.deletions,  # type: ignore[arg-type]
+            max_deletions=self.max_deletions,
+            reconcile_every=self.reconcile_every,
         )
 
     def _destination(self, db: Database | None) -> Destination:
