@@ -354,7 +354,8 @@ class Bitrix24GetAllOperator(BaseOperator):
     def _destination(self, db: Database | None) -> Destination:
         """The rendered destination, checked again; *db*: the SQL target's database."""
         if self.target_table is not None:
-            assert db is not None
+            if db is None:
+                raise StagingConfigError("sql_conn_id is required with target_table")
             target = TableName.checked(self.target_table, self.target_schema)
             return SqlDestination(db, target, self.sql_conn_id)
         if self.output_path is not None:
