@@ -222,8 +222,7 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.progress_interval = as_lag(progress_interval, "progress_interval").total_seconds()
         self.deletions = deletions
         self.max_deletions = max_deletions
-        every = reconcile_every
-        self.reconcile_every = None if every is None else as_lag(every, "reconcile_every")
+        self.reconcile_every = as_lag(reconcile_every, "reconcile_every") if reconcile_every else None
         self._default_key = primary_key is DEFAULT
         self.primary_key = family_key(method) if self._default_key else as_key(primary_key)
         to_sql = sql_conn_id is not None or target_table is not None
