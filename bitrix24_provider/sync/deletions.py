@@ -9,8 +9,8 @@ transaction that merges the run's rows and advances the watermark (:mod:`..stagi
 
 Records listed again after a deletion (restored from the recycle bin) keep their id and may keep
 their old modification time, so the incremental export would not bring them back: listed keys the
-target lacks are read in full (``@ID`` filters of 50 ids) into the same staging table before it is
-published (:class:`RefetchingSink`).
+target lacks are read in full (``@ID`` filters of up to 500 ids, which the client reads by id in
+batches) into the same staging table before it is published (:class:`RefetchingSink`).
 
 ``reconcile_every`` skips the scan while the last reconciliation (stored in ``_bitrix24_sync_state``
 with the portal time it began) is recent enough.
@@ -40,8 +40,8 @@ __all__ = ["RefetchingSink", "key_scan_params", "plan_reconciliation", "scan_key
 
 log = logging.getLogger(__name__)
 
-#: ids per ``@ID`` filter when reading records the target lacks (one list page)
-REFETCH_IDS = 50
+#: ids per ``@ID`` filter when reading records the target lacks (ten list pages, one batch)
+REFETCH_IDS = 500
 
 
 def key_scan_params(spec: LoadSpec) -> dict[str, Any]:
