@@ -141,6 +141,9 @@ class OfflineEvents:
             raise RestError("INVALID_ARG_VALUE", "limit must be greater than 0", 400)
         asked = params.get("process_id")
         rows = sorted(self.queue.values(), key=lambda r: (r.timestamp, r.id))
+        wanted = params.get("filter")
+        if isinstance(wanted, Mapping) and wanted.get("EVENT_NAME"):
+            rows = [r for r in rows if r.name == str(wanted["EVENT_NAME"]).upper()]
         if asked:
             picked = [r for r in rows if r.process_id == asked][:limit]
         else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -61,6 +61,9 @@ class Reconciliation:
     :param at: the run's start on the portal's clock (ISO 8601), the ``_bitrix24_deleted_at`` value.
     :param max_deletions: the safety limit (see :func:`deletion_limit`).
     """
+
+    #: a complete comparison: its time is kept as ``reconciled_at`` for ``reconcile_every``
+    reconciles: ClassVar[bool] = True
 
     mode: DeletionMode
     key: str
@@ -114,6 +117,63 @@ class Reconciliation:
 
     def ensure_column(self, conn: Connection, db: Database, target: TableName) -> None:
         """A target the merge has just created gets the ``soft`` column too."""
+        if (
+            self.mode == "soft"
+            and db.exists(conn, target)
+            and DELETED_AT not in db.column_names(conn, target)
+        ):
+            run(conn, db.dialect.add_column(target, Column(DELETED_AT, "datetime")))
+
+
+@dataclass(frozen=True)
+class EventDeletions:
+    """Deletions the portal reported as events (offline ``ONCRM*DELETE``): the rows with these keys
+    are gone, unless the run's export read them (alive again). Same modes, limit and transaction as
+    :class:`Reconciliation`; nothing is restored (an event says nothing about the other rows)."""
+
+    reconciles: ClassVar[bool] = False
+
+    mode: DeletionMode
+    key: str
+    gone: frozenset[int]
+    at: str
+    max_deletions: int | float
+
+    def apply(
+        self, conn: Connection, db: Database, target: TableName, staging: TableName | None, key_kind: Kind
+    ) -> DeletionCounts:
+        if not db.exists(conn, target) or not self.gone:
+            return DeletionCounts()
+        if self.mode == "soft" and DELETED_AT not in db.column_names(conn, target):
+            run(conn, db.dialect.add_column(target, Column(DELETED_AT, "datetime")))
+        keys = target.sibling(f"_b24key_{uuid.uuid4().hex[:16]}")
+        run(conn, db.dialect.create_table(keys, [Column("k", key_kind)], ("k",)))
+        values = sorted(self.gone) if key_kind == "integer" else sorted(str(k) for k in self.gone)
+        db.dialect.load(conn, keys, [Column("k", key_kind)], [(v,) for v in values], None, False)
+        column = quote(self.key)
+        if staging is not None:
+            run(conn, f"DELETE FROM {keys.sql} WHERE k IN (SELECT s.{column} FROM {staging.sql} s)")
+        hit = f"EXISTS (SELECT 1 FROM {keys.sql} k WHERE k.k = {target.sql}.{column})"
+        live = "" if self.mode == "hard" else f"{quote(DELETED_AT)} IS NULL AND "
+        alive = int(run(conn, f"SELECT COUNT(*) FROM {target.sql} WHERE {live}1 = 1").scalar() or 0)
+        gone = int(run(conn, f"SELECT COUNT(*) FROM {target.sql} WHERE {live}{hit}").scalar() or 0)
+        limit = deletion_limit(self.max_deletions, alive)
+        if gone > limit:
+            raise DeletionLimitError(target.label, gone, alive, limit)
+        if self.mode == "hard":
+            counts = DeletionCounts(
+                hard_deleted=int(run(conn, f"DELETE FROM {target.sql} WHERE {hit}").rowcount)
+            )
+        else:
+            at = f"CAST(:at AS {db.dialect.type_sql('datetime')})"
+            marked = conn.execute(
+                text(f"UPDATE {target.sql} SET {quote(DELETED_AT)} = {at} WHERE {live}{hit}"), {"at": self.at}
+            ).rowcount
+            counts = DeletionCounts(marked_deleted=int(marked))
+        run(conn, db.dialect.drop(keys))
+        return counts
+
+    def ensure_column(self, conn: Connection, db: Database, target: TableName) -> None:
         if (
             self.mode == "soft"
             and db.exists(conn, target)

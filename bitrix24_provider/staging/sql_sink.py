@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from .columns import Column, Kind, columns_for, convert_rows
 from .database import Database
-from .deletions import Reconciliation
+from .deletions import EventDeletions, Reconciliation
 from .dialects import run
 from .errors import ColumnDropError, ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
@@ -76,7 +76,7 @@ class SqlSink:
         fallback_columns: Sequence[Column] = (),
         checkpoint: Checkpointer | None = None,
         allow_column_drop: bool = False,
-        reconciliation: Reconciliation | None = None,
+        reconciliation: Reconciliation | EventDeletions | None = None,
     ) -> None:
         self.db = db
         self.target = target
@@ -292,7 +292,7 @@ class SqlSink:
                 finished.high_water = next_high_water(
                     previous.high_water if previous else None, progress.max_cursor, progress.started_at
                 )
-            reconciled_at = deletions.at if deletions is not None else None
+            reconciled_at = deletions.at if deletions is not None and deletions.reconciles else None
             self.state.advance(
                 conn, self.state_key, finished.high_water, self.load_id, finished.rows, reconciled_at
             )

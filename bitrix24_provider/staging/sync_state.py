@@ -71,8 +71,42 @@ class SyncState:
             "high_water TEXT, last_load_id TEXT, loaded_rows BIGINT, updated_at TEXT, "
             "PRIMARY KEY (target_table, method, cursor_field))",
         )
-        if "reconciled_at" not in self.db.column_names(conn, self.table):
-            run(conn, f"ALTER TABLE {self.table.sql} ADD COLUMN reconciled_at TEXT")
+        names = self.db.column_names(conn, self.table)
+        for column in ("reconciled_at", "pending_events"):
+            if column not in names:
+                run(conn, f"ALTER TABLE {self.table.sql} ADD COLUMN {column} TEXT")
+
+    def pending_events(self, conn: Connection, key: StateKey) -> list[str]:
+        """The ``process_id`` of offline events read by a run that may not have confirmed them."""
+        self.ensure(conn)
+        value = conn.execute(
+            text(
+                f"SELECT pending_events FROM {self.table.sql} "
+                "WHERE target_table = :t AND method = :m AND cursor_field = :c"
+            ),
+            {"t": key.target, "m": key.method, "c": key.cursor_field},
+        ).scalar()
+        loaded = json.loads(value) if value else []
+        return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+    def set_pending_events(self, conn: Connection, key: StateKey, process_ids: list[str]) -> None:
+        self.ensure(conn)
+        params = {"t": key.target, "m": key.method, "c": key.cursor_field, "p": json.dumps(process_ids)}
+        updated = conn.execute(
+            text(
+                f"UPDATE {self.table.sql} SET pending_events = :p "
+                "WHERE target_table = :t AND method = :m AND cursor_field = :c"
+            ),
+            params,
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                text(
+                    f"INSERT INTO {self.table.sql} (target_table, method, cursor_field, pending_events) "
+                    "VALUES (:t, :m, :c, :p)"
+                ),
+                params,
+            )
 
     def read(self, conn: Connection, key: StateKey) -> StateRow | None:
         if not self.db.exists(conn, self.table):

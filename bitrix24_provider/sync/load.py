@@ -27,6 +27,7 @@ from ..staging.watermark import format_time
 from .deletions import RefetchingSink, plan_reconciliation
 from .description import FieldsDescription, describe, described_columns, selected_rows
 from .destinations import Destination, FileDestination, FrameDestination, SqlDestination
+from .events import EventReader
 from .export import ExportRequest, ExportResult, can_resume_by_id, portal_time, run_export
 from .failures import is_permanent
 from .field_names import check_names
@@ -61,6 +62,7 @@ _NOT_FINGERPRINTED = frozenset(
         "deletions",  # reconciliation is planned afresh by every try; the staged rows are the same
         "max_deletions",
         "reconcile_every",
+        "deletions_from",
     }
 )
 
@@ -202,7 +204,7 @@ def _summary(
         columns=_columns(description, finished),
         incremental=incremental,
         deletions=spec.deletions,
-        reconciled=counts is not None,
+        reconciled=counts is not None and spec.deletions_from == "scan",
         rows_marked_deleted=counts.marked_deleted if counts is not None else 0,
         rows_restored=(counts.restored if counts is not None else 0) + refetched,
         rows_hard_deleted=counts.hard_deleted if counts is not None else 0,
@@ -308,10 +310,17 @@ class _SqlLoad:
             bounds = resume.bounds or Bounds(None, None, "resume")
         request = _request(spec, params, bounds if cursor is not None else None, started_at, resumable, fp)
         target: SqlSink | RefetchingSink = sink
+        events = (
+            EventReader(self.client, spec, dest, sink.state_key) if spec.deletions_from == "events" else None
+        )
         try:
-            sink.reconciliation = plan_reconciliation(spec, self.client, dest, sink.state_key, started_at)
-            if sink.reconciliation is not None:
-                target = RefetchingSink(sink, self.client, spec, spec.params, sink.reconciliation.keys)
+            if events is not None:
+                sink.reconciliation = events.read(started_at)
+            else:
+                planned = plan_reconciliation(spec, self.client, dest, sink.state_key, started_at)
+                if planned is not None:
+                    target = RefetchingSink(sink, self.client, spec, spec.params, planned.keys)
+                sink.reconciliation = planned
             result = run_export(self.client, request, target, resume=resume, recorder=recorder)
         except BaseException as error:
             keep = resumable and run.identity.more_tries and not is_permanent(error)
@@ -325,6 +334,8 @@ class _SqlLoad:
                     type(error).__name__,
                 )
             raise
+        if events is not None:
+            events.confirm()  # the target committed: the events may go
         refetched = target.refetched if isinstance(target, RefetchingSink) else 0
         return _summary(spec, result, self.client, bounds, resumable, description, refetched)
 

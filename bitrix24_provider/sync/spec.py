@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ..client.encoding import encode_params
 from ..client.families import family_of
@@ -63,6 +63,9 @@ class LoadSpec:
     :param max_deletions: the most rows one run may remove: an ``int`` count or a ``float`` fraction
         of the target's live rows; a run over it fails (:class:`~bitrix24_provider.staging.errors.
         DeletionLimitError`) and changes nothing.
+    :param deletions_from: ``scan`` (a key-only export, see :mod:`.deletions`) or ``events`` (the
+        portal's offline delete events, OAuth application connections of an administrator; see
+        :mod:`.events`).
     :param reconcile_every: reconcile only when the last reconciliation began at least this long ago
         (portal clock); None: every run.
     """
@@ -85,6 +88,7 @@ class LoadSpec:
     deletions: DeletionMode | None = None
     max_deletions: int | float = 0.10
     reconcile_every: timedelta | None = None
+    deletions_from: Literal["scan", "events"] = "scan"
     _params: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -160,7 +164,10 @@ def _check_deletions(spec: LoadSpec) -> None:
         )
     if every is not None and (not isinstance(every, timedelta) or every <= timedelta(0)):
         raise StagingConfigError(f"reconcile_every must be a positive timedelta or None, got {every!r}")
+    _check_choice("deletions_from", spec.deletions_from, ("scan", "events"))
     if spec.deletions is None:
+        if spec.deletions_from != "scan":
+            raise StagingConfigError("deletions_from='events' needs deletions='soft' or 'hard'")
         return
     _check_choice("deletions", spec.deletions, DELETION_MODES)
     if spec.write_disposition != "merge":

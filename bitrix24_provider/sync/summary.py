@@ -50,7 +50,7 @@ class LoadSummary:
         ``column_types='values'``.
     :param deletions: the load's ``deletions`` mode (None: deletions are not reconciled).
     :param reconciled: this run compared the target with the portal's keys (``reconcile_every``
-        may skip it).
+        may skip it; ``deletions_from='events'`` never scans).
     :param rows_marked_deleted: rows ``soft`` flagged as deleted by this run.
     :param rows_restored: flagged rows listed again (unflagged), plus listed records the target
         lacked, read in full.
