@@ -138,8 +138,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         export of the whole list per reconciliation (see the README).
     :param max_deletions: the most rows one run may remove, an ``int`` count or a ``float`` fraction
         of the table (default 0.10); a run over it fails with ``DeletionLimitError``, changing nothing.
-    :param reconcile_every: reconcile only when the last reconciliation is at least this old
-        (timedelta or seconds; None: every run).
+    :param reconcile_every: reconcile only when the last one is at least this old (timedelta or
+        seconds; None: every run). ``deletions_from="events"``: offline delete events (OAuth apps).
 
     Returns (XCom) ``{"rows", "rows_read", "pages", "requests", "max_cursor", "target", "mode",
     "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` and ``watermark`` (the
@@ -197,6 +197,7 @@ class Bitrix24GetAllOperator(BaseOperator):
         deletions: str | None = None,
         max_deletions: int | float = 0.10,
         reconcile_every: timedelta | float | None = None,
+        deletions_from: str = "scan",
         **kwargs: Any,
     ) -> None:
         super().__init__(**with_retry_policy(kwargs, retry_policy))
@@ -221,7 +222,7 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.allow_column_drop = allow_column_drop
         self.progress_interval = as_lag(progress_interval, "progress_interval").total_seconds()
         self.deletions = deletions
-        self.max_deletions = max_deletions
+        self.max_deletions, self.deletions_from = max_deletions, deletions_from
         self.reconcile_every = as_lag(reconcile_every, "reconcile_every") if reconcile_every else None
         self._default_key = primary_key is DEFAULT
         self.primary_key = family_key(method) if self._default_key else as_key(primary_key)
@@ -322,6 +323,7 @@ class Bitrix24GetAllOperator(BaseOperator):
             deletions=self.deletions,  # type: ignore[arg-type]
             max_deletions=self.max_deletions,
             reconcile_every=self.reconcile_every,
+            deletions_from=self.deletions_from,  # type: ignore[arg-type]
         )
 
     def _spec(self) -> LoadSpec:
@@ -348,6 +350,7 @@ class Bitrix24GetAllOperator(BaseOperator):
             deletions=self.deletions,  # type: ignore[arg-type]
             max_deletions=self.max_deletions,
             reconcile_every=self.reconcile_every,
+            deletions_from=self.deletions_from,  # type: ignore[arg-type]
         )
 
     def _destination(self, db: Database | None) -> Destination:

@@ -409,3 +409,10 @@ def test_deletions_arguments_are_checked_at_parse_time(sqlite_target):
         Bitrix24GetAllOperator(
             task_id="t", method="crm.deal.list", output_path="/tmp/x.csv", deletions="hard"
         )
+
+
+def test_deletions_from_events_is_passed_to_the_engine(sqlite_target):
+    with pytest.raises(ValueError, match="deletions_from"):
+        get_all(sqlite_target, cursor_field="DATE_MODIFY", deletions="soft", deletions_from="outbox")
+    with pytest.raises(ValueError, match="deletions='soft' or 'hard'"):
+        get_all(sqlite_target, cursor_field="DATE_MODIFY", deletions_from="events")
