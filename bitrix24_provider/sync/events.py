@@ -7,10 +7,10 @@ the queue in **confirm-after-commit** mode where the portal offers it (``feature
 ``process_id``; the ids go into the merge's transaction (:class:`~..staging.deletions.
 EventDeletions`), and only after the target committed does ``event.offline.clear`` delete them.
 
-The ``process_id`` values are written to ``_bitrix24_sync_state.pending_events`` (committed) before
-the merge, and emptied after the clear: a run that died anywhere in between leaves them there, and
-the next run reads those reserved rows again (``process_id``) and applies them once more, which is
-harmless (a deleted row stays deleted, a flagged one keeps its first time).
+Each ``process_id`` is written to ``_bitrix24_sync_state.pending_events`` (committed) as soon as
+it is received, and the list is emptied after the clear: a run that died anywhere in between
+leaves them there, and the next run reads those reserved rows again (``process_id``) and applies
+them once more, which is harmless (a deleted row stays deleted, a flagged one keeps its first time).
 
 Without confirm mode the queue is read with ``clear=1``: the events are gone from the portal as they
 are read, so a run that fails before its commit loses them (the log says so); the key scan
@@ -94,8 +94,9 @@ class EventReader:
                 {"clear": 0 if confirm else 1, "filter": {"EVENT_NAME": self.event}}
             )
             gone |= self._ids(events)
-            if process_id:
+            if process_id:  # recorded at once: a run dying now leaves no reservation unknown
                 process_ids.append(process_id)
+                self._record(process_ids)
             if not events:
                 break
         if not confirm and gone:
@@ -105,8 +106,6 @@ class EventReader:
                 "scan, deletions_from='scan', finds them)",
                 len(gone),
             )
-        with self.destination.database.begin() as conn:
-            self.state.set_pending_events(conn, self.state_key, process_ids)
         self.process_ids = process_ids
         log.info("Deletions: %s records deleted according to %s events", len(gone), self.event)
         assert self.spec.primary_key
@@ -122,8 +121,11 @@ class EventReader:
         """After the target committed: clear the reserved events, then forget their process ids."""
         for process_id in self.process_ids:
             self._result("event.offline.clear", {"process_id": process_id})
+        self._record([])
+
+    def _record(self, process_ids: list[str]) -> None:
         with self.destination.database.begin() as conn:
-            self.state.set_pending_events(conn, self.state_key, [])
+            self.state.set_pending_events(conn, self.state_key, process_ids)
 
     def _confirm_mode(self) -> bool:
         try:
