@@ -132,6 +132,11 @@ class EmulatorConfig:
     #: like a method broken on the portal: a client retries it and gives up.
     failing_methods: list[str] = field(default_factory=list)
 
+    #: the OAuth application's user is an administrator (offline events need one)
+    app_admin: bool = True
+    #: the plan has ``rest_offline_extended`` (``event.offline.get`` with ``clear=0``)
+    offline_extended: bool = True
+
     costs: CostModel = field(default_factory=CostModel)
     faults: Faults = field(default_factory=Faults)
 

@@ -19,6 +19,7 @@ from .auth import OAuthServer, Principal
 from .clock import PortalClock
 from .config import EmulatorConfig
 from .errors import RestError, method_not_found
+from .events import OfflineEvents
 from .faults import FaultInjector
 from .handlers import build_handlers
 from .jsonrows import written
@@ -88,6 +89,8 @@ class Portal:
         self.clock = PortalClock(self.config.time_scale)
         self.store = Store.seeded(self.config)
         self.handlers = build_handlers(self.store)
+        self.events = OfflineEvents(lambda: self.config.app_admin, lambda: self.config.offline_extended)
+        self.handlers.update(self.events.handlers(self.handlers))
         size, rate = self.config.bucket()
         self.bucket = LeakyBucket(size, rate, self.clock.now)
         self.limiter = OperatingLimiter(
@@ -128,6 +131,11 @@ class Portal:
         if limits:
             self.bucket.reset()
             self.limiter.reset()
+
+    def restore(self, entity: str, rid: int) -> None:
+        """Bring a deleted record back as the recycle bin does, with its id and values (REST has no
+        method for it). KeyError: unknown entity, or *rid* was not deleted."""
+        self.store.table(entity).restore(rid)
 
     def stats(self) -> dict[str, Any]:
         return {

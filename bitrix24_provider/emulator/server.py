@@ -196,6 +196,19 @@ async def handle_ids(request: web.Request) -> web.Response:
     return json_response({"entity": entity, "ids": ids})
 
 
+async def handle_restore(request: web.Request) -> web.Response:
+    """``POST /_emulator/restore/<entity>/<id>``: a deleted record back from the recycle bin."""
+    portal = request.app[PORTAL_KEY]
+    entity, rid = request.match_info["entity"], request.match_info["rid"]
+    try:
+        portal.restore(entity, int(rid))
+    except (KeyError, ValueError):
+        return json_response(
+            {"error": "NOT_FOUND", "error_description": f"no deleted {entity} {rid!r} to restore"}, 404
+        )
+    return json_response({"result": True})
+
+
 async def handle_issue_token(request: web.Request) -> web.Response:
     portal = request.app[PORTAL_KEY]
     return json_response(portal.oauth.issue(portal.clock.now()))
@@ -210,6 +223,7 @@ def build_app(portal: Portal) -> web.Application:
     app.router.add_post("/_emulator/reset", handle_reset)
     app.router.add_route("*", "/_emulator/config", handle_config)
     app.router.add_get("/_emulator/ids/{entity}", handle_ids)
+    app.router.add_post("/_emulator/restore/{entity}/{rid}", handle_restore)
     app.router.add_post("/_emulator/oauth/issue", handle_issue_token)
     app.router.add_route("*", "/rest/{tail:.*}", handle_rest)
     return app

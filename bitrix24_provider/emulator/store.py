@@ -89,6 +89,8 @@ class Table:
         self._added: dict[int, dict[str, Any]] = {}
         self._overrides: dict[int, dict[str, Any]] = {}
         self._deleted: set[int] = set()
+        #: deleted rows as they were (the recycle bin): (added row or None, overrides or None)
+        self._bin: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
         self._last_id = ids[-1] if ids else 0
         self._columns: dict[str, list[Any]] = {}
 
@@ -237,9 +239,24 @@ class Table:
         del self.ids[i]
         for col in self._columns.values():
             del col[i]
-        if self._added.pop(rid, None) is None:
+        added = self._added.pop(rid, None)
+        if added is None:
             self._deleted.add(rid)
-        self._overrides.pop(rid, None)
+        self._bin[rid] = (added, self._overrides.pop(rid, None))
+        self.version += 1
+
+    def restore(self, rid: int) -> None:
+        """Bring a deleted row back from the recycle bin with its id and its values as they were
+        (its modification time included). KeyError when *rid* was not deleted."""
+        added, over = self._bin.pop(rid)
+        self.ids.insert(bisect_left(self.ids, rid), rid)
+        self._columns.clear()
+        if added is not None:
+            self._added[rid] = added
+        else:
+            self._deleted.discard(rid)
+        if over is not None:
+            self._overrides[rid] = over
         self.version += 1
 
     @property

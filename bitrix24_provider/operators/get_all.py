@@ -132,6 +132,14 @@ class Bitrix24GetAllOperator(BaseOperator):
         ``12,400 of ~50,000 rows (25%), 248 pages, 9 requests, 3,100 rows/s, ETA 15 s``; a line also
         comes after every tenth of the rows (estimated from the export's id ranges), and a last one
         when all are read.
+    :param deletions: rows the portal no longer lists (deleted records, and records that left the
+        ``filter``): None (default, kept), ``soft`` (``_bitrix24_deleted_at`` set, cleared when a
+        record comes back) or ``hard`` (deleted). Needs a SQL target with ``merge``; costs a key-only
+        export of the whole list per reconciliation (see the README).
+    :param max_deletions: the most rows one run may remove, an ``int`` count or a ``float`` fraction
+        of the table (default 0.10); a run over it fails with ``DeletionLimitError``, changing nothing.
+    :param reconcile_every: reconcile only when the last one is at least this old (timedelta or
+        seconds; None: every run). ``deletions_from="events"``: offline delete events (OAuth apps).
 
     Returns (XCom) ``{"rows", "rows_read", "pages", "requests", "max_cursor", "target", "mode",
     "resumed", "resumable"}`` plus ``incremental_from``/``incremental_to`` and ``watermark`` (the
@@ -140,7 +148,8 @@ class Bitrix24GetAllOperator(BaseOperator):
     ``columns_added``/``columns_ignored`` when columns changed and ``already_committed`` when an
     earlier try had published the load before it died. ``rows`` is what the destination received
     (after removing duplicates), ``rows_read``/``pages`` count all tries of a resumed export,
-    ``requests`` the HTTP requests of this try.
+    ``requests`` the HTTP requests of this try. With ``deletions``: ``deletions``, ``reconciled``,
+    ``rows_marked_deleted``, ``rows_restored``, ``rows_hard_deleted``.
     """
 
     template_fields: Sequence[str] = (
@@ -185,6 +194,10 @@ class Bitrix24GetAllOperator(BaseOperator):
         column_types: str = "fields",
         allow_column_drop: bool = False,
         progress_interval: timedelta | float = DEFAULT_INTERVAL,
+        deletions: str | None = None,
+        max_deletions: int | float = 0.10,
+        reconcile_every: timedelta | float | None = None,
+        deletions_from: str = "scan",
         **kwargs: Any,
     ) -> None:
         super().__init__(**with_retry_policy(kwargs, retry_policy))
@@ -208,6 +221,8 @@ class Bitrix24GetAllOperator(BaseOperator):
         self.column_types = column_types
         self.allow_column_drop = allow_column_drop
         self.progress_interval = as_lag(progress_interval, "progress_interval").total_seconds()
+        self.deletions, self.max_deletions, self.deletions_from = deletions, max_deletions, deletions_from
+        self.reconcile_every = as_lag(reconcile_every, "reconcile_every") if reconcile_every else None
         self._default_key = primary_key is DEFAULT
         self.primary_key = family_key(method) if self._default_key else as_key(primary_key)
         to_sql = sql_conn_id is not None or target_table is not None
@@ -269,6 +284,10 @@ class Bitrix24GetAllOperator(BaseOperator):
             "column_types": self.column_types,
             "allow_column_drop": self.allow_column_drop,
             "progress_interval": self.progress_interval,
+            "deletions": self.deletions,
+            "max_deletions": self.max_deletions,
+            "reconcile_every": self.reconcile_every,
+            "deletions_from": self.deletions_from,
         }
 
     def _spec(self) -> LoadSpec:

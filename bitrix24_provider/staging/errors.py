@@ -10,6 +10,7 @@ cannot help. ``retry_after`` is the wait before another attempt can succeed, whe
     StagingError                    base of the staging layer's errors
     ├── FieldsAnswerError           the .fields answer lacks what the load needs (its time, any field)
     ├── IntervalNotOverError        the data interval ends after the portal's current time
+    ├── DeletionLimitError          reconciliation would delete more rows than max_deletions allows
     └── StagingConfigError          the caller's configuration cannot work (also a ValueError)
         ├── InvalidIdentifierError  a table or schema name is not a simple SQL identifier
         ├── ColumnPolicyError       column_policy='fail' and the data brought new columns
@@ -168,3 +169,24 @@ class ColumnDropError(StagingConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.table, self.columns))
+
+
+class DeletionLimitError(StagingError):
+    """Reconciliation found more rows gone from the portal than ``max_deletions`` allows; nothing was
+    changed (the merge and the watermark are rolled back with it). Permanent: a retry would find the
+    same; raise ``max_deletions`` when the deletions are real."""
+
+    permanent = True
+
+    def __init__(self, table: str, gone: int, live: int, limit: int) -> None:
+        self.table = table
+        self.gone = gone
+        self.live = live
+        self.limit = limit
+        super().__init__(
+            f"{table}: {gone} of {live} rows are no longer listed by the portal, more than max_deletions "
+            f"allows ({limit}); nothing was changed. Raise max_deletions if these deletions are real"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (self.__class__, (self.table, self.gone, self.live, self.limit))

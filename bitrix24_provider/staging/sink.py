@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.engine import Connection
 
 from .columns import Column, Kind, columns_for
+from .deletions import DeletionCounts
 from .errors import ColumnPolicyError
 
 ColumnPolicy = Literal["add", "ignore", "fail"]
@@ -50,6 +51,8 @@ class Finished:
     columns_ignored: list[str] = field(default_factory=list)
     #: the columns of the load, in order (a SQL ``append``/``merge`` target may have more)
     columns: list[Column] = field(default_factory=list)
+    #: what reconciling deletions changed (a load with ``deletions`` that reconciled)
+    deletions: DeletionCounts | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from .columns import Column, Kind, columns_for, convert_rows
 from .database import Database
+from .deletions import EventDeletions, Reconciliation
 from .dialects import run
 from .errors import ColumnDropError, ColumnPolicyError, MissingKeyError, StagingConfigError
 from .identifiers import TableName, quote, staging_name
@@ -55,6 +56,8 @@ class SqlSink:
     :param checkpoint: records the export's progress with each chunk (in the chunk's transaction when
         it is transactional); None: not resumable.
     :param allow_column_drop: ``replace`` may leave out columns the target has.
+    :param reconciliation: rows the portal no longer lists are flagged or deleted in the publishing
+        transaction (``merge``; see :mod:`.deletions`).
     """
 
     resumable = True
@@ -73,6 +76,7 @@ class SqlSink:
         fallback_columns: Sequence[Column] = (),
         checkpoint: Checkpointer | None = None,
         allow_column_drop: bool = False,
+        reconciliation: Reconciliation | EventDeletions | None = None,
     ) -> None:
         self.db = db
         self.target = target
@@ -85,6 +89,7 @@ class SqlSink:
         self.fallback_columns = list(fallback_columns)
         self.checkpoint = checkpoint
         self.allow_column_drop = allow_column_drop
+        self.reconciliation = reconciliation
         self.state = SyncState(db, target.schema)
         self.state_key = state_key
         self.selected: list[str] | None = None  # the row fields of an explicit select
@@ -269,9 +274,16 @@ class SqlSink:
                 key = self.key if all(k in {c.name for c in self.fallback_columns} for k in self.key) else ()
                 run(conn, self.db.dialect.create_table(self.staging, self.fallback_columns, key or None))
                 self.columns, self.created = list(self.fallback_columns), True
+            deletions = self.reconciliation
+            if deletions is not None:
+                kind: Kind = next((c.kind for c in self.columns if c.name == deletions.key), "integer")
+                staged = self.staging if self.created else None
+                finished.deletions = deletions.apply(conn, self.db, self.target, staged, kind)
             if self.created:
                 finished.rows = int(run(conn, f"SELECT COUNT(*) FROM {self.staging.sql}").scalar() or 0)
                 self._publish(conn, finished)
+                if deletions is not None:
+                    deletions.ensure_column(conn, self.db, self.target)
                 finished.columns = list(self.columns)
             else:
                 log.warning("No rows and no column description: %s was not created", self.label)
@@ -280,7 +292,10 @@ class SqlSink:
                 finished.high_water = next_high_water(
                     previous.high_water if previous else None, progress.max_cursor, progress.started_at
                 )
-            self.state.advance(conn, self.state_key, finished.high_water, self.load_id, finished.rows)
+            reconciled_at = deletions.at if deletions is not None and deletions.reconciles else None
+            self.state.advance(
+                conn, self.state_key, finished.high_water, self.load_id, finished.rows, reconciled_at
+            )
             if self.checkpoint is not None and self.checkpoint.transactional:
                 self.checkpoint.clear(conn)
         self.created = False

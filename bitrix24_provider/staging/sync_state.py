@@ -6,7 +6,9 @@
   next incremental run's filter (minus the lag);
 * ``last_load_id``: the id of the last load that committed, so that a retry of a task that died
   right after its commit does not load again;
-* ``loaded_rows``, ``updated_at``.
+* ``loaded_rows``, ``updated_at``;
+* ``reconciled_at``: when the last reconciliation of deletions began (portal clock), so that
+  ``reconcile_every`` can skip the key scan (added to tables of earlier versions when first needed).
 
 It is written in the same transaction as the rows it describes, so the watermark can never run ahead
 of the data (or lag behind it).
@@ -51,6 +53,7 @@ class StateRow:
     last_load_id: str | None
     rows: int | None
     updated_at: str | None
+    reconciled_at: str | None = None
 
 
 class SyncState:
@@ -68,25 +71,71 @@ class SyncState:
             "high_water TEXT, last_load_id TEXT, loaded_rows BIGINT, updated_at TEXT, "
             "PRIMARY KEY (target_table, method, cursor_field))",
         )
+        names = self.db.column_names(conn, self.table)
+        for column in ("reconciled_at", "pending_events"):
+            if column not in names:
+                run(conn, f"ALTER TABLE {self.table.sql} ADD COLUMN {column} TEXT")
+
+    def pending_events(self, conn: Connection, key: StateKey) -> list[str]:
+        """The ``process_id`` of offline events read by a run that may not have confirmed them."""
+        self.ensure(conn)
+        value = conn.execute(
+            text(
+                f"SELECT pending_events FROM {self.table.sql} "
+                "WHERE target_table = :t AND method = :m AND cursor_field = :c"
+            ),
+            {"t": key.target, "m": key.method, "c": key.cursor_field},
+        ).scalar()
+        loaded = json.loads(value) if value else []
+        return [str(v) for v in loaded] if isinstance(loaded, list) else []
+
+    def set_pending_events(self, conn: Connection, key: StateKey, process_ids: list[str]) -> None:
+        self.ensure(conn)
+        params = {"t": key.target, "m": key.method, "c": key.cursor_field, "p": json.dumps(process_ids)}
+        updated = conn.execute(
+            text(
+                f"UPDATE {self.table.sql} SET pending_events = :p "
+                "WHERE target_table = :t AND method = :m AND cursor_field = :c"
+            ),
+            params,
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                text(
+                    f"INSERT INTO {self.table.sql} (target_table, method, cursor_field, pending_events) "
+                    "VALUES (:t, :m, :c, :p)"
+                ),
+                params,
+            )
 
     def read(self, conn: Connection, key: StateKey) -> StateRow | None:
         if not self.db.exists(conn, self.table):
             return None
+        names = self.db.column_names(conn, self.table)
+        reconciled = "reconciled_at" if "reconciled_at" in names else "NULL"
         row = conn.execute(
             text(
-                f"SELECT high_water, last_load_id, loaded_rows, updated_at FROM {self.table.sql} "
+                f"SELECT high_water, last_load_id, loaded_rows, updated_at, {reconciled} "
+                f"FROM {self.table.sql} "
                 "WHERE target_table = :t AND method = :m AND cursor_field = :c"
             ),
             {"t": key.target, "m": key.method, "c": key.cursor_field},
         ).first()
         if row is None:
             return None
-        return StateRow(row[0], row[1], None if row[2] is None else int(row[2]), row[3])
+        return StateRow(row[0], row[1], None if row[2] is None else int(row[2]), row[3], row[4])
 
     def advance(
-        self, conn: Connection, key: StateKey, high_water: str | None, load_id: str, rows: int
+        self,
+        conn: Connection,
+        key: StateKey,
+        high_water: str | None,
+        load_id: str,
+        rows: int,
+        reconciled_at: str | None = None,
     ) -> None:
-        """Record a committed load inside the caller's transaction."""
+        """Record a committed load inside the caller's transaction (*reconciled_at*: this load
+        reconciled deletions; None keeps the time of the last one)."""
         self.ensure(conn)
         params = {
             "t": key.target,
@@ -96,11 +145,12 @@ class SyncState:
             "l": load_id,
             "r": rows,
             "u": _now(),
+            "x": reconciled_at,
         }
         updated = conn.execute(
             text(
                 f"UPDATE {self.table.sql} SET high_water = :h, last_load_id = :l, loaded_rows = :r, "
-                "updated_at = :u "
+                "updated_at = :u, reconciled_at = COALESCE(:x, reconciled_at) "
                 "WHERE target_table = :t AND method = :m AND cursor_field = :c"
             ),
             params,
@@ -109,8 +159,8 @@ class SyncState:
             conn.execute(
                 text(
                     f"INSERT INTO {self.table.sql} "
-                    "(target_table, method, cursor_field, high_water, last_load_id, loaded_rows, updated_at) "
-                    "VALUES (:t, :m, :c, :h, :l, :r, :u)"
+                    "(target_table, method, cursor_field, high_water, last_load_id, loaded_rows, updated_at, "
+                    "reconciled_at) VALUES (:t, :m, :c, :h, :l, :r, :u, :x)"
                 ),
                 params,
             )

@@ -24,8 +24,10 @@ from ..staging.sink import Finished, Sink
 from ..staging.sql_sink import SqlSink
 from ..staging.sync_state import ResumeTable, StateKey
 from ..staging.watermark import format_time
+from .deletions import RefetchingSink, plan_reconciliation
 from .description import FieldsDescription, describe, described_columns, selected_rows
 from .destinations import Destination, FileDestination, FrameDestination, SqlDestination
+from .events import EventReader
 from .export import ExportRequest, ExportResult, can_resume_by_id, portal_time, run_export
 from .failures import is_permanent
 from .field_names import check_names
@@ -51,7 +53,17 @@ log = logging.getLogger(__name__)
 
 #: spec fields that do not change what a load writes (a retry may change them and still resume)
 _NOT_FINGERPRINTED = frozenset(
-    {"chunk_rows", "resumable", "allow_column_drop", "progress_interval", "_params"}
+    {
+        "chunk_rows",
+        "resumable",
+        "allow_column_drop",
+        "progress_interval",
+        "_params",
+        "deletions",  # reconciliation is planned afresh by every try; the staged rows are the same
+        "max_deletions",
+        "reconcile_every",
+        "deletions_from",
+    }
 )
 
 
@@ -83,6 +95,10 @@ def check_target(spec: LoadSpec, to_sql: bool) -> None:
                 "cursor_field without a SQL target needs use_data_interval=True (the watermark is "
                 "stored in the target database)"
             )
+    if spec.deletions is not None and not to_sql:
+        raise StagingConfigError(
+            f"deletions={spec.deletions!r} needs a SQL target (write_disposition='merge')"
+        )
     if spec.allow_column_drop and (not to_sql or spec.write_disposition != "replace"):
         raise StagingConfigError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
 
@@ -168,9 +184,11 @@ def _summary(
     bounds: Bounds | None,
     resumable: bool,
     description: FieldsDescription | None,
+    refetched: int = 0,
 ) -> LoadSummary:
     finished = result.finished
     incremental = bounds is not None and spec.cursor_field is not None
+    counts = finished.deletions
     return LoadSummary(
         rows=finished.rows,
         rows_read=result.progress.rows_read,
@@ -189,6 +207,11 @@ def _summary(
         already_committed=result.already_committed,
         columns=_columns(description, finished),
         incremental=incremental,
+        deletions=spec.deletions,
+        reconciled=counts is not None and spec.deletions_from == "scan",
+        rows_marked_deleted=counts.marked_deleted if counts is not None else 0,
+        rows_restored=(counts.restored if counts is not None else 0) + refetched,
+        rows_hard_deleted=counts.hard_deleted if counts is not None else 0,
     )
 
 
@@ -290,8 +313,19 @@ class _SqlLoad:
                     log.warning("Ignoring an unusable throttle state from the previous try: %s", error)
             bounds = resume.bounds or Bounds(None, None, "resume")
         request = _request(spec, params, bounds if cursor is not None else None, started_at, resumable, fp)
+        target: SqlSink | RefetchingSink = sink
+        events = (
+            EventReader(self.client, spec, dest, sink.state_key) if spec.deletions_from == "events" else None
+        )
         try:
-            result = run_export(self.client, request, sink, resume=resume, recorder=recorder)
+            if events is not None:
+                sink.reconciliation = events.read(started_at)
+            else:
+                planned = plan_reconciliation(spec, self.client, dest, sink.state_key, started_at)
+                if planned is not None:
+                    target = RefetchingSink(sink, self.client, spec, spec.params, planned.keys)
+                sink.reconciliation = planned
+            result = run_export(self.client, request, target, resume=resume, recorder=recorder)
         except BaseException as error:
             keep = resumable and run.identity.more_tries and not is_permanent(error)
             try:
@@ -304,7 +338,10 @@ class _SqlLoad:
                     type(error).__name__,
                 )
             raise
-        return _summary(spec, result, self.client, bounds, resumable, description)
+        if events is not None:
+            events.confirm()  # the target committed: the events may go
+        refetched = target.refetched if isinstance(target, RefetchingSink) else 0
+        return _summary(spec, result, self.client, bounds, resumable, description, refetched)
 
     def _previous(self, store: ResumeStore, sink: SqlSink, fp: str) -> ResumePoint | LoadSummary | None:
         """The resume point to continue from (its staging table picked), a summary when the earlier

@@ -13,10 +13,11 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ..client.encoding import encode_params
 from ..client.families import family_of
+from ..staging.deletions import DELETION_MODES, DeletionMode
 from ..staging.errors import StagingConfigError
 from ..staging.sink import COLUMN_POLICIES, ColumnPolicy
 from ..staging.sql_sink import WRITE_DISPOSITIONS, WriteDisposition
@@ -56,6 +57,17 @@ class LoadSpec:
         ``values`` (no ``.fields`` call, types from the values, names unchecked).
     :param allow_column_drop: a ``replace`` may leave out columns the target has.
     :param progress_interval: seconds between progress lines.
+    :param deletions: rows the portal no longer lists (deleted records, and records that left the
+        ``filter``): None (kept, as before), ``soft`` (``_bitrix24_deleted_at`` set, cleared when a
+        record comes back) or ``hard`` (deleted); ``merge`` loads keyed on the method's id only.
+    :param max_deletions: the most rows one run may remove: an ``int`` count or a ``float`` fraction
+        of the target's live rows; a run over it fails (:class:`~bitrix24_provider.staging.errors.
+        DeletionLimitError`) and changes nothing.
+    :param deletions_from: ``scan`` (a key-only export, see :mod:`.deletions`) or ``events`` (the
+        portal's offline delete events, OAuth application connections of an administrator; see
+        :mod:`.events`).
+    :param reconcile_every: reconcile only when the last reconciliation began at least this long ago
+        (portal clock); None: every run.
     """
 
     method: str
@@ -73,6 +85,10 @@ class LoadSpec:
     column_types: ColumnTypes = "fields"
     allow_column_drop: bool = False
     progress_interval: float = DEFAULT_INTERVAL
+    deletions: DeletionMode | None = None
+    max_deletions: int | float = 0.10
+    reconcile_every: timedelta | None = None
+    deletions_from: Literal["scan", "events"] = "scan"
     _params: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +132,7 @@ class LoadSpec:
         for name in ("use_data_interval", "resumable", "allow_column_drop"):
             if not isinstance(getattr(self, name), bool):
                 raise StagingConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        _check_deletions(self)
         object.__setattr__(self, "_params", _build_params(self))
         if self.column_types == "fields":
             required_fields_call(self.method, self._params)
@@ -135,6 +152,33 @@ class LoadSpec:
 def _check_choice(argument: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise StagingConfigError(f"{argument} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_deletions(spec: LoadSpec) -> None:
+    limit, every = spec.max_deletions, spec.reconcile_every
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+        raise StagingConfigError(f"max_deletions must be an int count or a float fraction, got {limit!r}")
+    if (isinstance(limit, int) and limit < 0) or (isinstance(limit, float) and not 0.0 <= limit <= 1.0):
+        raise StagingConfigError(
+            f"max_deletions must be a count >= 0 or a fraction between 0.0 and 1.0, got {limit!r}"
+        )
+    if every is not None and (not isinstance(every, timedelta) or every <= timedelta(0)):
+        raise StagingConfigError(f"reconcile_every must be a positive timedelta or None, got {every!r}")
+    _check_choice("deletions_from", spec.deletions_from, ("scan", "events"))
+    if spec.deletions is None:
+        if spec.deletions_from != "scan":
+            raise StagingConfigError("deletions_from='events' needs deletions='soft' or 'hard'")
+        return
+    _check_choice("deletions", spec.deletions, DELETION_MODES)
+    if spec.write_disposition != "merge":
+        raise StagingConfigError(
+            f"deletions={spec.deletions!r} needs write_disposition='merge' (a 'replace' has no deleted rows)"
+        )
+    if spec.primary_key != family_key(spec.method):
+        raise StagingConfigError(
+            f"deletions={spec.deletions!r} needs primary_key={family_key(spec.method)!r}, the id the "
+            f"portal lists {spec.method} by; got {spec.primary_key!r}"
+        )
 
 
 def _build_params(spec: LoadSpec) -> dict[str, Any]:

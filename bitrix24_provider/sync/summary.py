@@ -48,6 +48,13 @@ class LoadSummary:
     :param already_committed: an earlier try had published this load before it died.
     :param columns: the loaded columns as described by ``.fields``; ``()`` with
         ``column_types='values'``.
+    :param deletions: the load's ``deletions`` mode (None: deletions are not reconciled).
+    :param reconciled: this run compared the target with the portal's keys (``reconcile_every``
+        may skip it; ``deletions_from='events'`` never scans).
+    :param rows_marked_deleted: rows ``soft`` flagged as deleted by this run.
+    :param rows_restored: flagged rows listed again (unflagged), plus listed records the target
+        lacked, read in full.
+    :param rows_hard_deleted: rows ``hard`` deleted by this run.
     """
 
     rows: int
@@ -67,12 +74,19 @@ class LoadSummary:
     already_committed: bool = False
     columns: tuple[SummaryColumn, ...] = ()
     incremental: bool = False
+    deletions: str | None = None
+    reconciled: bool = False
+    rows_marked_deleted: int = 0
+    rows_restored: int = 0
+    rows_hard_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The operator's XCom value: ``rows``, ``rows_read``, ``pages``, ``requests``, ``max_cursor``,
         ``target``, ``mode``, ``resumed``, ``resumable``; ``incremental_from``/``incremental_to`` and
         ``watermark`` (when stored) for incremental loads; ``columns_added``/``columns_ignored`` when
-        columns changed; ``already_committed`` when true. ``columns`` is not in it."""
+        columns changed; ``already_committed`` when true; with ``deletions``: ``deletions``,
+        ``reconciled``, ``rows_marked_deleted``, ``rows_restored``, ``rows_hard_deleted``.
+        ``columns`` is not in it."""
         summary: dict[str, Any] = {
             "rows": self.rows,
             "rows_read": self.rows_read,
@@ -95,4 +109,10 @@ class LoadSummary:
             summary["columns_ignored"] = list(self.columns_ignored)
         if self.already_committed:
             summary["already_committed"] = True
+        if self.deletions is not None:
+            summary["deletions"] = self.deletions
+            summary["reconciled"] = self.reconciled
+            summary["rows_marked_deleted"] = self.rows_marked_deleted
+            summary["rows_restored"] = self.rows_restored
+            summary["rows_hard_deleted"] = self.rows_hard_deleted
         return summary

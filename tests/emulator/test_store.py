@@ -214,3 +214,24 @@ def test_every_field_has_a_value_of_its_kind(store: Store) -> None:
                 assert isinstance(values, list), (entity, f.code)
                 for v in values:
                     assert v is None or isinstance(v, kinds[f.kind]), (entity, f.code, v)
+
+
+def test_a_deleted_row_comes_back_from_the_recycle_bin_with_its_id_and_values() -> None:
+    store = Store(seed=5, counts={"deal": 50})
+    table = store.table("deal")
+    seeded, edited = table.ids[10], table.ids[20]
+    table.update(edited, {"TITLE": "edited"}, now=BASE_EPOCH + 100, user=1)
+    added = table.add({"TITLE": "added"}, now=BASE_EPOCH + 200, user=1)
+    before = {rid: table.row(rid) for rid in (seeded, edited, added)}
+    table.column("TITLE")  # a cached column must follow the restore
+    for rid in before:
+        table.delete(rid)
+    assert len(table) == 49 - 1 and not any(table.exists(rid) for rid in before)
+    for rid in before:
+        table.restore(rid)
+    assert list(table.ids) == sorted(table.ids) and len(table) == 51
+    assert {rid: table.row(rid) for rid in before} == before  # DATE_MODIFY included
+    assert table.column("TITLE")[table.ids.index(edited)] == "edited"
+    assert seeded not in table.deleted
+    with pytest.raises(KeyError):
+        table.restore(seeded)  # not deleted (any more)

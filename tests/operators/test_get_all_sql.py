@@ -389,3 +389,45 @@ def test_log_sentences_say_what_is_read_without_none(make_portal, sqlite_target,
     assert lines.count("Exported 1 row to deals (merge)") == 2
     assert not [line for line in lines if "None" in line or " 1 rows" in line]
     assert portal.config.webhook_code not in caplog.text
+
+
+def test_deletions_reach_the_target_and_the_xcom(make_portal, sql_target):
+    portal = make_portal(deals=200)
+    options = {"cursor_field": "DATE_MODIFY", "select": ["ID", "TITLE"], "deletions": "hard"}
+    first = get_all(sql_target, **options).execute(make_context())
+    assert first["reconciled"] is True and first["rows_hard_deleted"] == 0
+    for rid in seeded_ids(portal)[:5]:
+        portal.portal.apply("crm.deal.delete", {"id": rid})
+    second = get_all(sql_target, max_deletions=5, **options).execute(make_context())
+    assert sql_target.ids("deals") == seeded_ids(portal)
+    assert second["deletions"] == "hard" and second["rows_hard_deleted"] == 5
+    assert set(second) == SUMMARY_KEYS | {
+        "incremental_from",
+        "incremental_to",
+        "watermark",
+        "deletions",
+        "reconciled",
+        "rows_marked_deleted",
+        "rows_restored",
+        "rows_hard_deleted",
+    }
+    recent = get_all(sql_target, reconcile_every=3600, **options).execute(make_context())
+    assert recent["reconciled"] is False  # reconciled less than an hour ago (portal clock)
+
+
+def test_deletions_arguments_are_checked_at_parse_time(sqlite_target):
+    with pytest.raises(ValueError, match="merge"):
+        get_all(sqlite_target, deletions="soft")  # a replace has nothing to reconcile
+    with pytest.raises(ValueError, match="max_deletions"):
+        get_all(sqlite_target, cursor_field="DATE_MODIFY", deletions="soft", max_deletions=2.0)
+    with pytest.raises(ValueError, match="merge"):
+        Bitrix24GetAllOperator(
+            task_id="t", method="crm.deal.list", output_path="/tmp/x.csv", deletions="hard"
+        )
+
+
+def test_deletions_from_events_is_passed_to_the_engine(sqlite_target):
+    with pytest.raises(ValueError, match="deletions_from"):
+        get_all(sqlite_target, cursor_field="DATE_MODIFY", deletions="soft", deletions_from="outbox")
+    with pytest.raises(ValueError, match="deletions='soft' or 'hard'"):
+        get_all(sqlite_target, cursor_field="DATE_MODIFY", deletions_from="events")
