@@ -109,3 +109,14 @@ async def test_a_portal_with_slower_pages_gets_more_chains(make_portal: MakePort
     # or 8.5 (slow)
     assert fast_chains < slow_chains == 3
     assert "503" not in fast_stats["http_by_status"] and "503" not in slow_stats["http_by_status"]
+
+
+async def test_an_export_has_a_request_in_flight_for_every_chain(make_portal: MakePortal) -> None:
+    """~25 chains (30k rows) against 16 requests in flight by default (and 20 connections): the export
+    widens both, and every chain's batch is at the portal at once (each takes 0.6 real s there)."""
+    portal: Portal = await make_portal(
+        deals=30_000, simulate_cost=True, time_scale=2.0, costs={"base": 0.05, "per_row": 0.0}
+    )
+    chains, stats = await _chains(portal, ClientSettings(time_scale=2.0))
+    assert chains > 20
+    assert stats["max_in_flight"] == chains
