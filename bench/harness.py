@@ -47,6 +47,7 @@ class Emulator:
         costs: dict[str, float] | None = None,
         round_trip: float = 0.0,
         cpus: str | None = None,
+        short_page_reference: str = "no_rows",
     ) -> None:
         self.deals = deals
         self.billing = billing
@@ -69,6 +70,8 @@ class Emulator:
             *([] if cost else ["--no-cost"]),
             *(["--costs", json.dumps(costs)] if costs else []),
             *(["--round-trip", repr(float(round_trip))] if round_trip else []),
+            "--short-page-reference",
+            short_page_reference,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.webhook = ""

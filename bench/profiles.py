@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed", type=int, nargs="+", default=[16, 32, 48])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--pin", action="store_true", help="emulator on core 0, client on core 1")
+    parser.add_argument(
+        "--short-page-reference",
+        default="no_rows",
+        choices=["no_rows", "from_lowest_id"],
+        help="the emulator's reading of a $result reference past a short page",
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--quiet", type=float, nargs=2, default=[0.3, 60.0], metavar=("MAX_BUSY", "MAX_WAIT"))
     parser.add_argument("--out", type=Path, default=None)
@@ -59,7 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             got: dict[str, Run] = {}
             for spec in order:
                 got[spec] = run_once(
-                    spec, args.deals, args.billing, args.time_scale, True, args.timeout, profile, args.pin
+                    spec,
+                    args.deals,
+                    args.billing,
+                    args.time_scale,
+                    True,
+                    args.timeout,
+                    profile,
+                    args.pin,
+                    args.short_page_reference,
                 )
                 print(progress(got[spec]), flush=True)
                 runs.append(got[spec])

@@ -84,6 +84,7 @@ class Run:
     profile: str = "fast"  # the emulator's portal profile (bench/portal_profiles.py)
     pinned: bool = False  # emulator on core 0, client on core 1
     load_after: float = 0.0  # 1-minute load average right after the run
+    short_page_reference: str = "no_rows"  # the emulator's reading of a reference past a short page
 
     @property
     def s503(self) -> int:
@@ -111,6 +112,7 @@ def run_once(
     timeout: float,
     profile: Profile = PROFILES["fast"],
     pin: bool = False,
+    short_page_reference: str = "no_rows",
 ) -> Run:
     """One client run against a fresh emulator with ``profile``'s costs; ``pin`` puts the emulator
     on core 0 and the client on core 1 (``taskset``), as if the portal were another machine."""
@@ -126,6 +128,7 @@ def run_once(
         costs=profile.costs,
         round_trip=profile.round_trip,
         cpus=emulator_cpus,
+        short_page_reference=short_page_reference,
     ) as emulator:
         cpu0, busy0, kids0 = emulator.cpu_seconds(), busy_cpu_seconds(), children_cpu_seconds()
         child = run_client(spec, emulator.webhook, time_scale, timeout, client_cpus)
@@ -179,6 +182,7 @@ def run_once(
         profile=profile.name,
         pinned=pin,
         load_after=os.getloadavg()[0],
+        short_page_reference=short_page_reference,
     )
 
 

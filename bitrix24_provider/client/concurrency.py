@@ -1,22 +1,24 @@
 """How many keyset chains one export runs at once, from what the portal reports.
 
 A chain has one request in flight at a time: a batch of up to ``batch_size`` chained pages, which the
-portal runs one after another. So a batch takes ``batch_size * page + overhead + round trip`` and an
-export of ``P`` pages split over ``n`` chains takes about ``P / (n * batch_size)`` such rounds. The
-rule picks the fewest chains that finish the export in **one batch round**, ``ceil(P / batch_size)``,
-and lowers that to what the portal lets run at once:
+portal runs one after another. A round of ``n`` chains over ``P`` pages therefore takes about
+``P / n * page + overhead + round trip``: more chains, shorter rounds, but each chain costs a request
+of the portal's bucket, and a chain's last page is a guess (:mod:`.chains`). The rule:
 
-* **the request bucket**: the requests it takes now without waiting (its usable size minus what this
-  client, or every client of a shared throttle, has already booked), plus what drains while one
-  batch runs. More chains than that would only queue for the bucket. After a 503 the bucket counts as
-  full and drains at the lowered rate, so an export split then gets few chains;
-* **the operating budget**: one round of ``n`` chains bills ``n * batch_size * page`` seconds of
-  server time to the method; no more chains than the budget left pays for (the chains then go on in
-  further rounds as the budget allows);
+* **pages per chain**: at least half a batch, and at least enough that the pages' server time
+  outweighs the request's own (``(overhead + round trip) / page``): fewer pages and the request, not
+  the pages, is what a chain waits for;
+* **the request bucket**: no more chains than it takes now without waiting (its usable size minus
+  what this client, or every client of a shared throttle, has booked); when it is full (after a
+  503 it counts as full and drains at a lowered rate), what drains while one round runs;
+* **the operating budget**: one round bills each chain's pages to the method; no more chains than
+  the budget left pays for;
 * **the user's cap**, ``ClientSettings.max_parallel_chains``.
 
-Every input is in portal seconds (``time.processing`` of the pages, the round trip measured on the
-throttle's clock), so the emulator's ``time_scale`` does not change the answer.
+So a large export runs in as few rounds as the bucket allows, in one where it fits (100k rows: 2,000
+pages, 47 chains of ~43 pages on a fresh standard-plan bucket), and a small one in few chains (2,000
+rows: 2 chains). Every input is in portal seconds (``time.processing`` of the pages, the round trip
+measured on the throttle's clock), so the emulator's ``time_scale`` does not change the answer.
 """
 
 from __future__ import annotations
@@ -53,19 +55,26 @@ class Pace:
     batch_size: int = 50
     cap: int | None = None
 
-    @property
-    def batch_seconds(self) -> float:
-        """One full batch, from its request to its answer."""
-        return self.batch_size * self.page_seconds + self.overhead_seconds + self.round_trip
-
 
 def chain_count(pace: Pace) -> int:
     """The chains an export runs at once (at least one)."""
     pages = math.ceil(max(0.0, pace.rows) / PAGE) + 1
-    limits = [math.ceil(pages / pace.batch_size)]  # one batch round
-    limits.append(math.floor(max(0.0, pace.bucket_free) + pace.drain_rate * pace.batch_seconds))
-    if pace.operating_left is not None and pace.page_seconds > 0:
-        limits.append(math.floor(max(0.0, pace.operating_left) / (pace.batch_size * pace.page_seconds)))
+    per_chain = math.ceil(pace.batch_size / 2)
+    request = pace.overhead_seconds + pace.round_trip
+    if request >= pace.batch_size * pace.page_seconds:  # (also no page time reported)
+        per_chain = pace.batch_size
+    else:
+        per_chain = min(pace.batch_size, max(per_chain, math.ceil(request / pace.page_seconds)))
+    wanted = math.ceil(pages / per_chain)
+    round_seconds = min(pace.batch_size, math.ceil(pages / wanted)) * pace.page_seconds
+    round_seconds += pace.overhead_seconds + pace.round_trip
+    limits = [wanted]
+    limits.append(max(math.floor(max(0.0, pace.bucket_free)), math.floor(pace.drain_rate * round_seconds)))
+    if pace.operating_left is not None:
+        billed = min(pace.batch_size, math.ceil(pages / wanted)) * pace.page_seconds  # a chain's round
+        left = max(0.0, pace.operating_left)
+        if left < billed * wanted:  # else it pays for every chain wanted
+            limits.append(math.floor(left / billed))
     if pace.cap is not None:
         limits.append(pace.cap)
     return max(1, min(limits))

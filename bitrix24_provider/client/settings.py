@@ -24,8 +24,8 @@ class ClientSettings:
     :param max_concurrent_requests: HTTP requests in flight at once; ``None`` (default): 16, and as
         many as a keyset export's chains while it runs (:mod:`.concurrency`).
     :param max_parallel_chains: at most this many keyset chains over disjoint ID ranges at once in
-        one export; ``None`` (default): as many as finish the export in one batch round, within what
-        the bucket and the operating budget allow (:mod:`.concurrency`).
+        one export; ``None`` (default): as many as the bucket takes at once, each with at least half a
+        batch of pages, within the operating budget (:mod:`.concurrency`).
     :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
     :param portal_request_cap: portal seconds after which the portal has stopped any request
         (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import ssl as ssl_module
@@ -169,7 +170,11 @@ class Transport:
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
-            connector = aiohttp.TCPConnector(limit=self.settings.requests_in_flight() + 4)
+            # the gate limits the requests in flight; an export's chains widen it up to the bucket's size
+            connections = self.settings.requests_in_flight()
+            if self.settings.max_concurrent_requests is None:
+                connections = max(connections, math.ceil(self.settings.bucket()[0]))
+            connector = aiohttp.TCPConnector(limit=connections + 4)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
             self._own_session = True
         return self._session

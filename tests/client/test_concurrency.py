@@ -36,22 +36,26 @@ paces = st.builds(
 )
 
 
-def test_a_large_export_gets_one_batch_round_of_chains() -> None:
-    assert chain_count(FAST) == math.ceil((100_000 / 50 + 1) / 50) == 41
-    assert chain_count(replace(FAST, rows=20_000)) == 9
+def test_a_large_export_gets_what_the_bucket_takes_a_small_one_few_chains() -> None:
+    assert chain_count(FAST) == 47  # 2,001 pages: 81 chains of 25 would do, the bucket takes 47
+    assert chain_count(replace(FAST, rows=500_000)) == 47
+    assert chain_count(replace(FAST, rows=20_000)) == 17  # 401 pages, 25 a chain
+    assert chain_count(replace(FAST, rows=2_000)) == 2
     assert chain_count(replace(FAST, rows=120)) == 1
     assert chain_count(replace(FAST, cap=16)) == 16  # max_parallel_chains caps it
+    # a 1 s round trip: a chain's pages must outweigh it (32 pages of 32 ms)
+    assert chain_count(replace(FAST, rows=20_000, round_trip=1.0)) == math.ceil(401 / 33)
 
 
 def test_the_bucket_and_the_budget_lower_it() -> None:
-    # 500k rows want 201 batches; 47 free slots and 2/s while a 1.65 s batch runs allow 50
-    assert chain_count(replace(FAST, rows=500_000)) == 50
-    # after a 503 the bucket counts as full and drains at half the rate: what drains in one batch
+    # after a 503 the bucket counts as full and drains at half the rate: what drains in one round
     assert chain_count(replace(FAST, bucket_free=0, drain_rate=1)) == 1
     slow = replace(FAST, bucket_free=0, drain_rate=1, page_seconds=0.08, overhead_seconds=0.1)
-    assert chain_count(slow) == 4  # slower pages: more drains while a batch runs
-    # 30 s of operating time left pays for 18 batches of 50 pages of 32 ms
-    assert chain_count(replace(FAST, operating_left=30.0)) == 18
+    assert chain_count(slow) == 2  # slower pages: more drains while a round of 43 pages runs
+    # 30 s of operating time left pays for 37 chains of 25 pages of 32 ms (wanted: 81)
+    assert chain_count(replace(FAST, operating_left=30.0)) == 37
+    # a shared bucket that others filled: what is left of it
+    assert chain_count(replace(FAST, bucket_free=12.7)) == 12
 
 
 @given(paces)
@@ -60,18 +64,21 @@ def test_the_rule_stays_within_every_limit(pace: Pace) -> None:
     assert n >= 1
     if pace.cap is not None:
         assert n <= pace.cap
-    rounds = math.ceil((math.ceil(pace.rows / 50) + 1) / pace.batch_size)
-    assert n <= max(1, rounds)
-    assert n <= max(1, math.floor(max(0.0, pace.bucket_free) + pace.drain_rate * pace.batch_seconds))
+    pages = math.ceil(pace.rows / 50) + 1
+    assert n <= max(1, math.ceil(pages / math.ceil(pace.batch_size / 2)))  # half a batch a chain at least
+    if pace.bucket_free >= 1 and n > 1:  # no more than the bucket takes now, or drains in one round
+        per_chain = min(pace.batch_size, math.ceil(pages / n))
+        rounds = per_chain * pace.page_seconds + pace.overhead_seconds + pace.round_trip
+        assert n <= max(math.floor(pace.bucket_free), pace.drain_rate * rounds + 1)
 
 
 @given(paces, st.floats(min_value=1, max_value=10))
-def test_more_rows_slower_pages_and_a_freer_bucket_never_mean_fewer_chains(pace: Pace, factor: float) -> None:
+def test_more_rows_and_a_freer_bucket_never_mean_fewer_chains(pace: Pace, factor: float) -> None:
     n = chain_count(pace)
-    assert chain_count(replace(pace, rows=pace.rows * factor)) >= n
-    assert chain_count(replace(pace, round_trip=pace.round_trip * factor, operating_left=None)) >= min(
-        n, chain_count(replace(pace, operating_left=None))
-    )
+    unbounded = replace(pace, operating_left=None)
+    if chain_count(replace(unbounded, rows=pace.rows * factor)) < chain_count(unbounded):
+        # more rows can only lose chains to a shorter round trip term, never to the bucket's slots
+        assert chain_count(replace(unbounded, rows=pace.rows * factor)) >= math.floor(pace.bucket_free)
     assert chain_count(replace(pace, bucket_free=pace.bucket_free + factor)) >= n
     if pace.operating_left is not None:
         assert chain_count(replace(pace, operating_left=pace.operating_left / factor)) <= n
@@ -88,16 +95,28 @@ async def _chains(portal: Portal, settings: ClientSettings) -> tuple[int, Any]:
 
 
 async def test_a_portal_with_slower_pages_gets_more_chains(make_portal: MakePortal) -> None:
-    """A small bucket (6 requests, 2/s) limits the chains to what drains while one batch runs: the
-    portal's reported page time (32 ms against 80 ms a page, 30 ms against 100 ms a batch) decides.
-    The emulator reports its costs without waiting for them (``simulate_cost`` off)."""
-    settings = ClientSettings(request_pool_size=6)
-    fast: Portal = await make_portal(deals=20_000)
-    slow_costs = {"base": 0.03, "per_row": 0.001, "batch_overhead": 0.0, "per_request": 0.1}
-    slow: Portal = await make_portal(deals=20_000, costs=slow_costs)
+    """A bucket of 3 requests draining 1 a second is full after the first two requests: the chains
+    are what drains while one round runs, so the portal's reported page time decides (32 ms a page
+    against 400 ms). The emulator reports its costs without waiting for them (``simulate_cost``
+    off); the bucket's drain since then (real time) adds a slot only after a second."""
+    settings = ClientSettings(request_pool_size=3, requests_per_second=1.0)
+    fast: Portal = await make_portal(deals=3_000)
+    slow_costs = {"base": 0.2, "per_row": 0.004, "batch_overhead": 0.0, "per_request": 0.1}
+    slow: Portal = await make_portal(deals=3_000, costs=slow_costs)
     fast_chains, fast_stats = await _chains(fast, settings)
     slow_chains, slow_stats = await _chains(slow, settings)
-    # 6 - 1 headroom - 2 requests sent = 3 free (and what drained since), plus 2/s x 1.65 s of a
-    # fast batch (6), or 2/s x 4.1 s of a slow one (11): then one batch round of 8 or 9 (the estimate)
-    assert fast_chains == 6 and slow_chains in (8, 9)
+    # 61 pages, 25 a chain at least: 3 chains wanted; a round of 21 pages drains 0.7 requests (fast)
+    # or 8.5 (slow)
+    assert fast_chains < slow_chains == 3
     assert "503" not in fast_stats["http_by_status"] and "503" not in slow_stats["http_by_status"]
+
+
+async def test_an_export_has_a_request_in_flight_for_every_chain(make_portal: MakePortal) -> None:
+    """~25 chains (30k rows) against 16 requests in flight by default (and 20 connections): the export
+    widens both, and every chain's batch is at the portal at once (each takes 0.6 real s there)."""
+    portal: Portal = await make_portal(
+        deals=30_000, simulate_cost=True, time_scale=2.0, costs={"base": 0.05, "per_row": 0.0}
+    )
+    chains, stats = await _chains(portal, ClientSettings(time_scale=2.0))
+    assert chains > 20
+    assert stats["max_in_flight"] == chains
