@@ -201,7 +201,7 @@ class Chains:
             key = f"c{i}"
             error = outcome.errors.get(key)
             if isinstance(error, OperationTimeLimit):
-                self.transport.throttle.budget.block(plan.method)
+                self.transport.throttle.blocked(plan.method)
                 stats.retries["operation_time_limit"] += 1
                 return Step(pages, cursor, False, error)
             if error is not None:

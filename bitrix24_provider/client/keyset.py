@@ -150,16 +150,15 @@ class KeysetPager:
         return asyncio.create_task(run())
 
     def _pace(self, method: str, rows: float, timing: Timing) -> Pace:
-        bucket, budget = self.chains.transport.throttle.bucket, self.chains.transport.throttle.budget
-        used = budget.used(method)
+        room = self.chains.transport.throttle.headroom(method)
         return Pace(
             rows=rows,
             page_seconds=timing.page_seconds,
             overhead_seconds=timing.overhead_seconds,
             round_trip=timing.round_trip,
-            bucket_free=bucket.limit - bucket.level(),
-            drain_rate=bucket.rate,
-            operating_left=None if used is None else budget.threshold - used,
+            bucket_free=room.bucket_free,
+            drain_rate=room.drain_rate,
+            operating_left=room.operating_left,
             batch_size=self.settings.batch_size,
             cap=self.settings.max_parallel_chains,
         )

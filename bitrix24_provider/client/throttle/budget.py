@@ -269,6 +269,9 @@ class Budget(Protocol):
 
     def now(self) -> float: ...
 
+    @property
+    def threshold(self) -> float: ...
+
     def record(self, method: str, time_block: Mapping[str, Any] | None) -> None: ...
 
     def record_batch(

@@ -56,6 +56,20 @@ class ThrottleState(TypedDict):
 
 
 @dataclass(frozen=True)
+class Headroom:
+    """What the throttle's limits leave a method now.
+
+    :param bucket_free: requests the bucket takes before it is full.
+    :param drain_rate: requests per second it drains.
+    :param operating_left: the method's operating seconds left in its window (None: unknown).
+    """
+
+    bucket_free: float
+    drain_rate: float
+    operating_left: float | None
+
+
+@dataclass(frozen=True)
 class Admission:
     """A request let through: what it waited for, and the bucket generation it was released under
     (hand it back to :meth:`Throttle.rejected`)."""
@@ -118,6 +132,15 @@ class Throttle:
         """The portal refused the methods with ``OPERATION_TIME_LIMIT``: pause them until their reset."""
         for method in methods:
             self.budget.block(method)
+
+    def headroom(self, method: str) -> Headroom:
+        """What the limits leave *method* now (the export's concurrency rule reads it)."""
+        used = self.budget.used(method)
+        return Headroom(
+            bucket_free=self.bucket.limit - self.bucket.level(),
+            drain_rate=self.bucket.rate,
+            operating_left=None if used is None else self.budget.threshold - used,
+        )
 
     def wait_seconds(self, *methods: str) -> float:
         """Seconds on the throttle's clock until every one of *methods* may be called (0: now)."""
