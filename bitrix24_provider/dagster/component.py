@@ -50,6 +50,10 @@ class Bitrix24EntityModel(dg.Model):
     lag: float = 5.0
     column_policy: str = "add"
     chunk_rows: int = 2500
+    deletions: str | None = None
+    max_deletions: int | float = 0.10
+    reconcile_every: float | None = None
+    deletions_from: str = "scan"
     description: str | None = None
 
     def entity(self) -> Bitrix24Entity:

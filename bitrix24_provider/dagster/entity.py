@@ -63,6 +63,13 @@ class Bitrix24Entity:
     :param lag: seconds an incremental load reads back behind its watermark.
     :param column_policy: columns the target lacks: ``add``, ``ignore`` or ``fail``.
     :param chunk_rows: rows per committed staging chunk (a resumed load reads at most one again).
+    :param deletions: rows the portal no longer lists: ``soft`` (``_bitrix24_deleted_at`` set, cleared
+        when the record comes back), ``hard`` (deleted) or None (kept; the default). Needs ``merge``.
+    :param max_deletions: the most rows one run may remove: a count (int) or a fraction of the table
+        (float, default 0.10); more fails the load with nothing changed.
+    :param reconcile_every: seconds between key scans (None: every run).
+    :param deletions_from: ``scan`` (a key-only export compared with the table) or ``events`` (offline
+        delete events; OAuth application resources only).
     """
 
     method: str
@@ -76,6 +83,10 @@ class Bitrix24Entity:
     lag: float = DEFAULT_LAG
     column_policy: str = "add"
     chunk_rows: int = 2500
+    deletions: str | None = None
+    max_deletions: int | float = 0.10
+    reconcile_every: float | None = None
+    deletions_from: str = "scan"
     description: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +163,10 @@ class Bitrix24Entity:
             use_data_interval=use_data_interval and self.cursor_field is not None,
             chunk_rows=self.chunk_rows,
             column_policy=self.column_policy,  # type: ignore[arg-type]
+            deletions=self.deletions,  # type: ignore[arg-type]
+            max_deletions=self.max_deletions,
+            reconcile_every=None if self.reconcile_every is None else timedelta(seconds=self.reconcile_every),
+            deletions_from=self.deletions_from,  # type: ignore[arg-type]
         )
 
     def to_json(self) -> str:
@@ -169,6 +184,10 @@ class Bitrix24Entity:
                 "lag": self.lag,
                 "column_policy": self.column_policy,
                 "chunk_rows": self.chunk_rows,
+                "deletions": self.deletions,
+                "max_deletions": self.max_deletions,
+                "reconcile_every": self.reconcile_every,
+                "deletions_from": self.deletions_from,
                 "description": self.description,
             },
             sort_keys=True,

@@ -186,6 +186,11 @@ def _metadata(summary: LoadSummary, table_rows: int) -> dict[str, Any]:
     metadata.update({k: v for k, v in optional.items() if v is not None})
     if summary.already_committed:
         metadata["bitrix24/already_committed"] = True
+    if summary.deletions is not None:
+        metadata["bitrix24/reconciled"] = summary.reconciled
+        metadata["bitrix24/rows_marked_deleted"] = summary.rows_marked_deleted
+        metadata["bitrix24/rows_restored"] = summary.rows_restored
+        metadata["bitrix24/rows_hard_deleted"] = summary.rows_hard_deleted
     return metadata
 
 
