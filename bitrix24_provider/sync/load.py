@@ -185,6 +185,7 @@ def _summary(
     resumable: bool,
     description: FieldsDescription | None,
     refetched: int = 0,
+    scanned: bool = False,
 ) -> LoadSummary:
     finished = result.finished
     incremental = bounds is not None and spec.cursor_field is not None
@@ -208,7 +209,7 @@ def _summary(
         columns=_columns(description, finished),
         incremental=incremental,
         deletions=spec.deletions,
-        reconciled=counts is not None and spec.deletions_from == "scan",
+        reconciled=counts is not None and scanned,
         rows_marked_deleted=counts.marked_deleted if counts is not None else 0,
         rows_restored=(counts.restored if counts is not None else 0) + refetched,
         rows_hard_deleted=counts.hard_deleted if counts is not None else 0,
@@ -318,13 +319,17 @@ class _SqlLoad:
             EventReader(self.client, spec, dest, sink.state_key) if spec.deletions_from == "events" else None
         )
         try:
-            if events is not None:
-                sink.reconciliation = events.read(started_at)
-            else:
-                planned = plan_reconciliation(spec, self.client, dest, sink.state_key, started_at)
-                if planned is not None:
-                    target = RefetchingSink(sink, self.client, spec, spec.params, planned.keys)
-                sink.reconciliation = planned
+            read = events.read(started_at) if events is not None else None
+            # events mode scans only as its periodic safety net (``reconcile_every``); the scan then
+            # covers what the events say, and they are cleared after the commit all the same
+            planned = (
+                plan_reconciliation(spec, self.client, dest, sink.state_key, started_at)
+                if events is None or spec.reconcile_every is not None
+                else None
+            )
+            if planned is not None:
+                target = RefetchingSink(sink, self.client, spec, spec.params, planned.keys)
+            sink.reconciliation = planned if planned is not None else read
             result = run_export(self.client, request, target, resume=resume, recorder=recorder)
         except BaseException as error:
             keep = resumable and run.identity.more_tries and not is_permanent(error)
@@ -341,7 +346,9 @@ class _SqlLoad:
         if events is not None:
             events.confirm()  # the target committed: the events may go
         refetched = target.refetched if isinstance(target, RefetchingSink) else 0
-        return _summary(spec, result, self.client, bounds, resumable, description, refetched)
+        return _summary(
+            spec, result, self.client, bounds, resumable, description, refetched, scanned=planned is not None
+        )
 
     def _previous(self, store: ResumeStore, sink: SqlSink, fp: str) -> ResumePoint | LoadSummary | None:
         """The resume point to continue from (its staging table picked), a summary when the earlier

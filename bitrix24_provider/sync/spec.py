@@ -67,7 +67,8 @@ class LoadSpec:
         portal's offline delete events, OAuth application connections of an administrator; see
         :mod:`.events`).
     :param reconcile_every: reconcile only when the last reconciliation began at least this long ago
-        (portal clock); None: every run.
+        (portal clock); None: every run (with ``deletions_from="events"``: never, events only; set, the
+        key scan is the events' periodic safety net).
     """
 
     method: str

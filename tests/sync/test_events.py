@@ -4,6 +4,7 @@ the events harmlessly."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -123,3 +124,25 @@ def test_webhooks_cannot_read_events_and_nothing_is_written(make_portal, sqlite_
     assert "deals" not in sqlite_target.tables()
     with pytest.raises(StagingConfigError, match="deletions"):
         LoadSpec("crm.deal.list", deletions_from="events")
+
+
+def test_the_key_scan_stays_the_periodic_safety_net_for_lost_events(make_portal, sql_target):
+    emulator = make_portal(deals=200)
+    daily = spec("hard", reconcile_every=timedelta(days=1))
+    first = load(emulator, sql_target, daily)
+    assert first.rows == 200 and first.reconciled  # never reconciled before: the scan runs
+    lost = seeded_ids(emulator)[:5]
+    delete(emulator, lost)
+    emulator.portal.events.queue.clear()  # events the portal never kept (purged, or before the binding)
+    heard = seeded_ids(emulator)[:3]
+    delete(emulator, heard)
+
+    second = load(emulator, sql_target, daily)  # within the day: events only
+    assert not second.reconciled and second.rows_hard_deleted == 3
+    assert set(lost) <= set(sql_target.ids("deals"))
+
+    emulator.portal.clock.advance(2 * 24 * 3600)
+    third = load(emulator, sql_target, daily)  # a day later: the scan finds what the events missed
+    assert third.reconciled and third.rows_hard_deleted == 5
+    assert sql_target.ids("deals") == seeded_ids(emulator)
+    assert emulator.portal.events.queue == {}
