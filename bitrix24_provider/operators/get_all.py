@@ -32,8 +32,6 @@ from bitrix24_provider.staging.database import Database
 from bitrix24_provider.staging.errors import StagingConfigError
 from bitrix24_provider.staging.file_sink import file_format
 from bitrix24_provider.staging.identifiers import TableName, check_identifier
-from bitrix24_provider.staging.sink import COLUMN_POLICIES
-from bitrix24_provider.staging.sql_sink import WRITE_DISPOSITIONS
 from bitrix24_provider.sync import (
     ClientPortal,
     Destination,
@@ -45,8 +43,8 @@ from bitrix24_provider.sync import (
     SqlDestination,
     run_load,
 )
-from bitrix24_provider.sync.description import COLUMN_TYPES, required_fields_call
 from bitrix24_provider.sync.export import DEFAULT_CHUNK_ROWS
+from bitrix24_provider.sync.load import check_target
 from bitrix24_provider.sync.progress_log import DEFAULT_INTERVAL, count
 
 if TYPE_CHECKING:
@@ -248,51 +246,28 @@ class Bitrix24GetAllOperator(BaseOperator):
             file_format(self.output_path)  # a StagingConfigError is a ValueError
         if self.df_callable is not None and not callable(self.df_callable):
             raise ValueError(f"df_callable must be callable, got {self.df_callable!r}")
-        if self.write_disposition not in WRITE_DISPOSITIONS:
-            raise ValueError(
-                f"write_disposition must be one of {', '.join(WRITE_DISPOSITIONS)}, "
-                f"got {self.write_disposition!r}"
-            )
-        if not to_sql and self.write_disposition != "replace":
-            raise ValueError(
-                f"write_disposition={self.write_disposition!r} needs a SQL target; files and df_callable "
-                "are always written whole (replace)"
-            )
-        if self.write_disposition == "merge" and not self.primary_key:
-            raise ValueError("write_disposition='merge' needs a primary_key")
-        if self.cursor_field is not None:
-            if not isinstance(self.cursor_field, str) or not self.cursor_field.strip():
-                raise ValueError(f"cursor_field must be a field name, got {self.cursor_field!r}")
-            if to_sql and self.write_disposition == "replace":
-                raise ValueError(
-                    "cursor_field (an incremental export) needs write_disposition 'merge' or 'append'; "
-                    "'replace' would replace the table with the changed rows only"
-                )
-            if not to_sql and not self.use_data_interval:
-                raise ValueError(
-                    "cursor_field without a SQL target needs use_data_interval=True (the watermark is "
-                    "stored in the target database)"
-                )
-        elif self.use_data_interval:
-            raise ValueError("use_data_interval=True needs a cursor_field to bound")
-        if isinstance(self.chunk_rows, bool) or not isinstance(self.chunk_rows, int) or self.chunk_rows < 1:
-            raise ValueError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
-        if self.column_policy not in COLUMN_POLICIES:
-            raise ValueError(
-                f"column_policy must be one of {', '.join(COLUMN_POLICIES)}, got {self.column_policy!r}"
-            )
         if self.client_kwargs is not None and not isinstance(self.client_kwargs, Mapping):
             raise ValueError(f"client_kwargs must be a dict, got {type(self.client_kwargs).__name__}")
-        if self.column_types not in COLUMN_TYPES:
-            raise ValueError(
-                f"column_types must be one of {', '.join(COLUMN_TYPES)}, got {self.column_types!r}"
-            )
-        if self.column_types == "fields" and not templated(self.method):
-            required_fields_call(self.method, {})  # a StagingConfigError is a ValueError
-        if not isinstance(self.allow_column_drop, bool):
-            raise ValueError(f"allow_column_drop must be True or False, got {self.allow_column_drop!r}")
-        if self.allow_column_drop and (not to_sql or self.write_disposition != "replace"):
-            raise ValueError("allow_column_drop=True needs a SQL target with write_disposition='replace'")
+        if not templated(self.method) and not templated(self.cursor_field):
+            # the load's own checks, now rather than at the first run (a StagingConfigError is a
+            # ValueError); templated ones run when the task renders them
+            spec = LoadSpec(self.method, cursor_field=self.cursor_field, **self._load_arguments())
+            check_target(spec, to_sql)
+
+    def _load_arguments(self) -> dict[str, Any]:
+        """The :class:`LoadSpec` arguments that are not templated."""
+        return {
+            "write_disposition": self.write_disposition,
+            "primary_key": family_key(self.method.strip()) if self._default_key else self.primary_key,
+            "lag": self.lag,
+            "use_data_interval": self.use_data_interval,
+            "chunk_rows": self.chunk_rows,
+            "column_policy": self.column_policy,
+            "resumable": self.resumable,
+            "column_types": self.column_types,
+            "allow_column_drop": self.allow_column_drop,
+            "progress_interval": self.progress_interval,
+        }
 
     def _spec(self) -> LoadSpec:
         """The rendered arguments, checked again (templates may have produced anything)."""
@@ -304,23 +279,15 @@ class Bitrix24GetAllOperator(BaseOperator):
             request_params=decode(self.call_params, "call_params", (dict,)),
             select=select,
             filter=decode(self.filter, "filter", (dict,)),
-            write_disposition=self.write_disposition,  # type: ignore[arg-type]
-            primary_key=family_key(self.method.strip()) if self._default_key else self.primary_key,
             cursor_field=self.cursor_field,
-            lag=self.lag,
-            use_data_interval=self.use_data_interval,
-            chunk_rows=self.chunk_rows,
-            column_policy=self.column_policy,  # type: ignore[arg-type]
-            resumable=self.resumable,
-            column_types=self.column_types,  # type: ignore[arg-type]
-            allow_column_drop=self.allow_column_drop,
-            progress_interval=self.progress_interval,
+            **self._load_arguments(),
         )
 
     def _destination(self, db: Database | None) -> Destination:
         """The rendered destination, checked again; *db*: the SQL target's database."""
         if self.target_table is not None:
-            assert db is not None
+            if db is None:
+                raise StagingConfigError("sql_conn_id is required with target_table")
             target = TableName.checked(self.target_table, self.target_schema)
             return SqlDestination(db, target, self.sql_conn_id)
         if self.output_path is not None:

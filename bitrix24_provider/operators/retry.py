@@ -1,18 +1,21 @@
 """The default ``retry_policy`` of the Bitrix24 operators (Airflow 3.3+).
 
 * Authentication, permission, unknown-method and parameter errors (``AuthError``, ``AccessDenied``,
-  ``MethodNotFound``, ``InvalidParams``, ``InvalidArgument``) and the operators' own configuration errors
-  fail the task at once: another try cannot fix them. Those include a missing ``bitrix24_conn_id`` or
-  ``sql_conn_id`` connection, a connection type whose provider is not installed, a ``sql_conn_id``
-  that is not a SQL connection, and arguments, connection fields or ``client_kwargs`` our checks
-  reject: the operators read them as :class:`~bitrix24_provider.staging.errors.StagingConfigError`
-  (:mod:`.connections`) before the first request.
+  ``MethodNotFound``, ``InvalidParams``, ``InvalidArgument``) and the operators' own configuration
+  errors fail the task at once: another try cannot fix them (each error class says so in
+  ``permanent``; :mod:`bitrix24_provider.sync.failures` reads it from the error and its causes).
+  Those include a missing ``bitrix24_conn_id`` or ``sql_conn_id`` connection, a connection type
+  whose provider is not installed, a ``sql_conn_id`` that is not a SQL connection, and arguments,
+  connection fields or ``client_kwargs`` our checks reject: the operators read them as
+  :class:`~bitrix24_provider.staging.errors.StagingConfigError` (:mod:`.connections`) before the
+  first request.
 * So do writes whose outcome is unknown (``OutcomeUnknown``) and every ``AirflowFailException``
   (:class:`~bitrix24_provider.operators.call.Bitrix24WriteError`: a call task that has written
   fails without retries, since another try would send every item again).
 * ``OPERATION_TIME_LIMIT`` (the method's server-time budget is used up) retries after the budget
-  resets: the delay the export measured from the portal's ``operating_reset_at``, else
-  ``operating_delay`` (the portal's 10-minute window).
+  resets: the error's ``retry_after``, which the client sets from its own throttle state (the
+  portal's ``operating_reset_at``) when it gives up on the block, else ``operating_delay`` (the
+  portal's 10-minute window).
 * Other failures that know when to come back (``retry_after``: a data interval that is not over on
   the portal's clock yet) retry after that delay.
 * Anything else keeps the task's own ``retries``/``retry_delay``.

@@ -45,7 +45,7 @@ from .run import LoadRun
 from .spec import LoadSpec
 from .summary import LoadSummary, SummaryColumn
 
-__all__ = ["check_destination", "run_load"]
+__all__ = ["check_destination", "check_target", "run_load"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,11 @@ def check_destination(spec: LoadSpec, destination: Destination) -> None:
             f"destination must be a SqlDestination, FileDestination or FrameDestination, got "
             f"{type(destination).__name__}"
         )
-    to_sql = isinstance(destination, SqlDestination)
+    check_target(spec, isinstance(destination, SqlDestination))
+
+
+def check_target(spec: LoadSpec, to_sql: bool) -> None:
+    """What *spec* cannot do with a SQL target (*to_sql*) or a file/DataFrame one."""
     if not to_sql and spec.write_disposition != "replace":
         raise StagingConfigError(
             f"write_disposition={spec.write_disposition!r} needs a SQL target; files and df_callable "

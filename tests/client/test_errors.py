@@ -73,6 +73,37 @@ def test_retryable_is_a_class_attribute(cls: type[e.BitrixError], retryable: boo
     assert issubclass(cls, e.BitrixError)
 
 
+#: what no later attempt (a retried task) can fix; the rest may pass later
+PERMANENT = {
+    e.AuthError,
+    e.TokenExpired,
+    e.InvalidToken,
+    e.InvalidCredentials,
+    e.InsufficientScope,
+    e.MethodNotFound,
+    e.AccessDenied,
+    e.InvalidParams,
+    e.OutcomeUnknown,
+    e.InvalidArgument,
+    e.InvalidItem,
+    e.ArgumentTypeError,
+}
+
+
+@pytest.mark.parametrize("cls", RETRYABLE, ids=lambda v: v.__name__)
+def test_permanent_is_a_class_attribute(cls: type[e.BitrixError]) -> None:
+    assert cls.permanent is (cls in PERMANENT)
+    assert not (cls.permanent and cls.retryable)
+
+
+def test_an_operating_block_keeps_its_wait_through_pickling() -> None:
+    error = e.OperationTimeLimit("OPERATION_TIME_LIMIT", "Method is blocked", "crm.deal.list", 429)
+    assert error.retry_after is None
+    error.retry_after = 12.5
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is e.OperationTimeLimit and copy.retry_after == 12.5 and str(copy) == str(error)
+
+
 def test_hierarchy() -> None:
     cls: type[e.BitrixError]
     for cls in (e.TokenExpired, e.InvalidToken, e.InvalidCredentials, e.InsufficientScope):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bitrix24_provider.client import BitrixAsync, ClientSettings
+import pytest
+
+from bitrix24_provider.client import BitrixAsync, ClientSettings, OperationTimeLimit
 
 from .conftest import MakePortal, Portal
 
@@ -76,6 +78,33 @@ async def test_operating_limit_block_waits_for_reset_and_resumes(make_portal: Ma
         rows = await bx.get_all("crm.deal.list", {"select": ["ID"]})
     assert sorted(int(r["ID"]) for r in rows) == await portal.ids()
     assert bx.stats.operating_wait_seconds > 0 or bx.stats.retries["operation_time_limit"] > 0
+
+
+async def test_an_operating_block_given_up_on_says_when_to_come_back(make_portal: MakePortal) -> None:
+    # every call costs 3 portal s of the method's 2 s per 60 s: the second call is refused with 429;
+    # with no operating retries the client raises it, carrying the wait its budget measured
+    portal: Portal = await make_portal(
+        deals=5,
+        simulate_cost=True,
+        time_scale=100.0,
+        operating_limit=2.0,
+        operating_window=60.0,
+        operating_baskets=1,
+        costs={"base": 3.0, "per_row": 0.0},
+    )
+    settings = ClientSettings(
+        time_scale=100.0,
+        operating_window=60.0,
+        operating_time_limit=2.0,
+        operating_retries=0,
+        respect_velocity_policy=False,  # no pause before the block: the portal refuses
+    )
+    async with BitrixAsync(portal.webhook, verbose=False, settings=settings) as bx:
+        await bx.call("crm.deal.list", {"select": ["ID"], "start": -1})
+        with pytest.raises(OperationTimeLimit) as refused:
+            await bx.call("crm.deal.list", {"select": ["ID"], "start": -1})
+    wait = refused.value.retry_after
+    assert wait is not None and 0 < wait <= 60.0 / 100.0 + 1.0  # real seconds: the window at 100x
 
 
 async def test_slow_limits_requests_in_flight(make_portal: MakePortal) -> None:

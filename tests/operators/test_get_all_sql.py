@@ -256,6 +256,21 @@ def test_bad_arguments_fail_at_construction(sqlite_target, kwargs, message):
         Bitrix24GetAllOperator(**arguments)
 
 
+def test_arguments_next_to_a_templated_method_are_checked_once_it_renders(make_portal, sqlite_target):
+    portal = make_portal(deals=5)
+    op = Bitrix24GetAllOperator(
+        task_id="export",
+        method="{{ params.method }}",
+        sql_conn_id="stage_sqlite",
+        target_table="deals",
+        chunk_rows=0,
+    )
+    op.method = "crm.deal.list"  # as rendered
+    with pytest.raises(StagingConfigError, match="chunk_rows must be a positive integer"):
+        op.execute(make_context())
+    assert stats(portal)["http_requests"] == 0 and not sqlite_target.tables()
+
+
 def test_output_path_needs_a_known_suffix():
     with pytest.raises(ValueError, match="output_path must end with one of"):
         Bitrix24GetAllOperator(task_id="x", method="crm.deal.list", output_path="/tmp/deals.xlsx")

@@ -181,7 +181,7 @@ def test_operating_time_limit_retries_after_the_reset():
     error = OperationTimeLimit("OPERATION_TIME_LIMIT", "Method is blocked", "crm.deal.list", 429)
     decision = policy().evaluate(error, try_number=1, max_tries=5)
     assert decision.action == RetryAction.RETRY and decision.retry_delay == timedelta(minutes=10)
-    error.retry_after = 42.0  # type: ignore[attr-defined]  # measured by the export
+    error.retry_after = 42.0  # what the client measured from its throttle state
     decision = policy().evaluate(error, try_number=1, max_tries=5)
     assert decision.retry_delay == timedelta(seconds=43)
 
