@@ -1,17 +1,20 @@
-"""What an Airflow task adds to the bare client on the same export.
+"""What an Airflow task or a Dagster asset adds to the bare client and the engine on the same export.
 
 Each repeat starts a fresh emulator (default cost model, ``--time-scale``) for each variant of
 ``bench.overhead_child`` and runs it in its own process, in a rotating order:
 
 * ``client``: the bare client streaming every full deal row (rows dropped);
 * ``client_sql``: the bare client plus the sync engine (``run_load``) into SQLite, no Airflow;
-* ``airflow``: ``Bitrix24GetAllOperator`` in a one-task DAG under ``dag.test()``, into SQLite.
+* ``airflow``: ``Bitrix24GetAllOperator`` in a one-task DAG under ``dag.test()``, into SQLite;
+* ``dagster``: ``build_bitrix24_assets`` under ``dagster.materialize``, into SQLite.
 
 ``seconds`` is the export itself: from the first line of the export to its end in the bare variants,
-the task instance's duration as Airflow records it for ``airflow``. The table shows medians and the
+the task instance's duration as Airflow records it for ``airflow``, the whole ``materialize()`` call
+for ``dagster`` (its ``execute s``: the step from STEP_START to STEP_SUCCESS). The table shows medians and the
 ratios ``airflow / client_sql`` (what Airflow adds to the same load) and ``airflow / client``.
 
 ``python -m bench.airflow_overhead --deals 100000 --time-scale 1 --repeat 3 --out bench/out/overhead.json``
+``python -m bench.airflow_overhead --variants client_sql dagster --out bench/out/dagster_overhead.json``
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         table[variant] = {
             "runs": len(mine),
             "seconds": median("seconds"),
-            "execute_seconds": median("execute_seconds") if variant == "airflow" else median("seconds"),
+            "execute_seconds": (
+                median("execute_seconds") if variant in ("airflow", "dagster") else median("seconds")
+            ),
             "min": min(float(r["seconds"]) for r in mine),
             "max": max(float(r["seconds"]) for r in mine),
             "process_seconds": median("process_seconds"),

@@ -7,6 +7,9 @@ Variants, all exporting every ``crm.deal.list`` row (full rows) from the same em
   staging table, chunked commits with checkpoints, the atomic swap) into a SQLite file, no Airflow.
 * ``airflow``: the same export as an Airflow task, ``Bitrix24GetAllOperator`` in a one-task DAG run
   by ``dag.test()`` (Airflow 3.3: in-process execution API, ``task_state_store`` checkpoints).
+* ``dagster``: the same export as a Dagster asset, ``build_bitrix24_assets`` materialized with
+  ``dagster.materialize`` (in-process executor, ephemeral instance; after a warm-up run of an empty
+  asset, as a deployment's instance is already up).
 
 ``seconds`` is the export alone (after imports and, for ``airflow``, the task instance's own
 duration as Airflow records it); ``process_seconds`` is the whole process.
@@ -28,7 +31,7 @@ from typing import Any
 
 STARTED = time.perf_counter()
 TABLE = "b24_deals"
-VARIANTS = ("client", "client_sql", "airflow")
+VARIANTS = ("client", "client_sql", "airflow", "dagster")
 
 _DAG = """
 import time
@@ -177,6 +180,50 @@ def run_airflow(webhook: str, time_scale: float, workdir: Path) -> dict[str, Any
     }
 
 
+def run_dagster(webhook: str, time_scale: float, workdir: Path) -> dict[str, Any]:
+    import dagster as dg
+
+    from bitrix24_provider.dagster import (
+        Bitrix24Destination,
+        Bitrix24Entity,
+        Bitrix24Resource,
+        build_bitrix24_assets,
+    )
+
+    path = workdir / "dagster.db"
+    path.unlink(missing_ok=True)
+    instance = dg.DagsterInstance.ephemeral()
+
+    @dg.asset
+    def nothing() -> None:
+        return None
+
+    warmup_started = time.perf_counter()
+    dg.materialize([nothing], instance=instance)
+    warmup_seconds = time.perf_counter() - warmup_started
+    assets = build_bitrix24_assets([Bitrix24Entity("crm.deal.list", TABLE, write_disposition="replace")])
+    resources = {
+        "bitrix24": Bitrix24Resource(webhook_url=webhook, client_settings={"time_scale": time_scale}),
+        "destination": Bitrix24Destination(url=f"sqlite:///{path}"),
+    }
+    started = time.perf_counter()
+    result = dg.materialize([assets], resources=resources, instance=instance)
+    seconds = time.perf_counter() - started
+    moments = {
+        record.dagster_event.event_type_value: float(record.timestamp)
+        for record in instance.all_logs(result.run_id)
+        if record.dagster_event is not None
+    }
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    return {
+        "seconds": seconds,
+        "execute_seconds": moments["STEP_SUCCESS"] - moments["STEP_START"],
+        "warmup_seconds": warmup_seconds,
+        "rows": table_rows(path),
+        "requests": metadata["bitrix24/requests"].value,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("variant", choices=VARIANTS)
@@ -192,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             result.update(run_client(args.webhook, args.time_scale))
         elif args.variant == "client_sql":
             result.update(run_client_sql(args.webhook, args.time_scale, args.workdir))
+        elif args.variant == "dagster":
+            result.update(run_dagster(args.webhook, args.time_scale, args.workdir))
         else:
             result.update(run_airflow(args.webhook, args.time_scale, args.workdir))
     except Exception as error:  # reported, not raised: the parent prints it

@@ -19,7 +19,7 @@ import dagster as dg
 from bitrix24_provider.hooks.changes import ChangeCheck, normalize_watermark
 
 from .entity import Bitrix24Entity
-from .resources import Bitrix24Resource
+from .resources import Bitrix24Destination, Bitrix24Resource
 from .translator import ENTITY_METADATA
 
 __all__ = ["build_bitrix24_change_sensor"]
@@ -76,10 +76,12 @@ def build_bitrix24_change_sensor(
         description="Requests a run of the Bitrix24 assets whose records changed since the last tick",
     )
     def _sensor(
-        context: dg.SensorEvaluationContext, bitrix24: Bitrix24Resource
+        context: dg.SensorEvaluationContext, bitrix24: Bitrix24Resource, destination: Bitrix24Destination
     ) -> dg.SensorResult | dg.SkipReason:
         marks: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-        session = bitrix24.session()
+        # OAuth: a refresh rotates the token, which must go where the assets' runs read it from
+        db = destination.database() if bitrix24.connection_config().auth_type == "oauth" else None
+        session = bitrix24.session(destination, db)
         changed: list[dg.AssetKey] = []
         try:
             client = session.get_client()
@@ -102,6 +104,8 @@ def build_bitrix24_change_sensor(
                     )
         finally:
             session.close()
+            if db is not None:
+                db.dispose()
         cursor = json.dumps(marks, sort_keys=True)
         if not changed:
             return dg.SkipReason("No Bitrix24 record changed since the last check")

@@ -231,9 +231,7 @@ def load_selected(
                 yield dg.MaterializeResult(
                     asset_key=key,
                     metadata=_metadata(summary, table_rows),
-                    check_results=[
-                        c for c in checks if dg.AssetCheckKey(key, str(c.check_name)) in wanted_checks
-                    ],
+                    check_results=[c for c in checks if _check_key(key, c) in wanted_checks],
                 )
     finally:
         session.close()

@@ -8,7 +8,12 @@ import json
 import dagster as dg
 import pytest
 
-from bitrix24_provider.dagster import Bitrix24Entity, Bitrix24Resource, build_bitrix24_assets
+from bitrix24_provider.dagster import (
+    Bitrix24Destination,
+    Bitrix24Entity,
+    Bitrix24Resource,
+    build_bitrix24_assets,
+)
 from bitrix24_provider.dagster.sensor import build_bitrix24_change_sensor
 from tests.staging._support import rest, seeded_ids, stats
 
@@ -18,11 +23,12 @@ CONTACTS = Bitrix24Entity("crm.contact.list", "contacts")  # not incremental: no
 ASSETS = build_bitrix24_assets([DEALS, LEADS, CONTACTS])
 
 
-def tick(sensor: dg.SensorDefinition, portal, cursor: str | None):
-    context = dg.build_sensor_context(
-        cursor=cursor, resources={"bitrix24": Bitrix24Resource(webhook_url=portal.webhook_url)}
-    )
-    return sensor(context)
+def tick(sensor: dg.SensorDefinition, portal, cursor: str | None, bitrix24: Bitrix24Resource | None = None):
+    resources = {
+        "bitrix24": bitrix24 or Bitrix24Resource(webhook_url=portal.webhook_url),
+        "destination": Bitrix24Destination(url="sqlite://"),  # opened only for OAuth
+    }
+    return sensor(dg.build_sensor_context(cursor=cursor, resources=resources))
 
 
 def test_the_sensor_requests_the_changed_assets_only(make_portal):
@@ -61,3 +67,23 @@ def test_a_start_watermark_after_every_record_requests_nothing(make_portal):
 def test_only_incremental_assets_can_be_watched():
     with pytest.raises(ValueError, match="bitrix24/contacts"):
         build_bitrix24_change_sensor(ASSETS, asset_keys=[dg.AssetKey(["bitrix24", "contacts"])])
+
+
+def test_an_oauth_sensor_stores_the_rotated_token_for_the_assets(make_portal, sqlite_target):
+    portal = make_portal(deals=20, leads=20)
+    config = portal.config
+    oauth = Bitrix24Resource(
+        portal=portal.base_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        refresh_token=config.refresh_token,
+        oauth_server=portal.token_url,
+    )
+    sensor = build_bitrix24_change_sensor(ASSETS)
+    resources = {"bitrix24": oauth, "destination": Bitrix24Destination(url=sqlite_target.url)}
+    assert isinstance(sensor(dg.build_sensor_context(resources=resources)), dg.SensorResult)
+    [(generation, tokens)] = sqlite_target.rows('SELECT generation, tokens FROM "_bitrix24_oauth_tokens"')
+    assert generation == 1 and config.refresh_token not in tokens
+    # the assets' run starts from the token the sensor stored (the configured one is spent)
+    result = dg.materialize([ASSETS], resources=resources, selection=["bitrix24/deals"])
+    assert result.success and sqlite_target.count("deals") == 20
