@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bitrix24_provider.hooks.connection import parse_connection, portal_url_of
+from bitrix24_provider.operators.links import portal_of
 from bitrix24_provider.staging.identifiers import TableName
 from bitrix24_provider.sync import LoadSummary
 
@@ -36,24 +36,19 @@ def entity_name(method: str, call_params: Mapping[str, Any] | None = None) -> st
     parts = method.strip().split(".")
     if len(parts) > 1 and parts[-1].lower() in _VERBS:
         parts = parts[:-1]
+    return _entity(parts, call_params)
+
+
+def _entity(parts: list[str], params: Mapping[str, Any] | None) -> str:
+    """The entity of a method's name without its verb; a smart process's type from *params*."""
     name = ".".join(parts)
-    params = call_params or {}
-    type_id = params.get("entityTypeId", params.get("ENTITY_TYPE_ID"))
-    if name == "crm.item" and type_id is not None:
-        name = f"crm.item.{type_id}"
-    return name
+    type_id = (params or {}).get("entityTypeId", (params or {}).get("ENTITY_TYPE_ID"))
+    return f"crm.item.{type_id}" if name == "crm.item" and type_id is not None else name
 
 
 def portal_namespace(conn: Any) -> str:
     """``bitrix24://<host[:port]>`` of a Bitrix24 connection: the portal, never its credentials."""
-    try:
-        config = parse_connection(
-            conn.conn_id, conn.host, conn.login, conn.password, conn.schema, conn.port, conn.extra_dejson
-        )
-        portal = config.portal_url
-    except (ValueError, TypeError):
-        portal = portal_url_of(conn.host or "", conn.schema, conn.port)
-    host = urlsplit(portal).netloc or "unknown"
+    host = urlsplit(portal_of(conn)[0]).netloc or "unknown"
     return f"bitrix24://{host.rsplit('@', 1)[-1]}"
 
 
@@ -178,7 +173,7 @@ def call_lineage(operator: Any) -> Any:
     items = operator.items if isinstance(operator.items, list) else []
     first = items[0] if items and isinstance(items[0], Mapping) else None
     parts = method.split(".")
-    name = entity_name(".".join(parts[:-1]) + ".list" if len(parts) > 1 else method, first)
+    name = _entity(parts[:-1] if len(parts) > 1 else parts, first)
     namespace = portal_namespace(BaseHook.get_connection(operator.bitrix24_conn_id))
     if is_write(method):
         return OperatorLineage(outputs=[OutputDataset(namespace=namespace, name=name)])

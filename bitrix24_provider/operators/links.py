@@ -35,13 +35,13 @@ def _entity_type_id(call_params: Any, items: Any) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _portal_of(conn: Any) -> tuple[str, str | None]:
+def portal_of(conn: Any) -> tuple[str, str | None]:
     """The portal URL and webhook user id of a connection; only the portal when it is incomplete."""
     try:
         config = parse_connection(
             conn.conn_id, conn.host, conn.login, conn.password, conn.schema, conn.port, conn.extra_dejson
         )
-    except ValueError:
+    except (ValueError, TypeError):
         return portal_url_of(conn.host or "", conn.schema, conn.port), None
     return config.portal_url, config.user_id
 
@@ -95,7 +95,7 @@ class Bitrix24ListLink(BaseOperatorLink):
         if not isinstance(method, str) or not isinstance(conn_id, str):
             return ""
         try:
-            portal, user = _portal_of(BaseHook.get_connection(conn_id))
+            portal, user = portal_of(BaseHook.get_connection(conn_id))
         except Exception:  # no such connection, or no portal in it: the task has failed on that already
             return ""
         return entity_list_url(

@@ -117,12 +117,7 @@ class Reconciliation:
 
     def ensure_column(self, conn: Connection, db: Database, target: TableName) -> None:
         """A target the merge has just created gets the ``soft`` column too."""
-        if (
-            self.mode == "soft"
-            and db.exists(conn, target)
-            and DELETED_AT not in db.column_names(conn, target)
-        ):
-            run(conn, db.dialect.add_column(target, Column(DELETED_AT, "datetime")))
+        ensure_deleted_at(self.mode, conn, db, target)
 
 
 @dataclass(frozen=True)
@@ -174,12 +169,14 @@ class EventDeletions:
         return counts
 
     def ensure_column(self, conn: Connection, db: Database, target: TableName) -> None:
-        if (
-            self.mode == "soft"
-            and db.exists(conn, target)
-            and DELETED_AT not in db.column_names(conn, target)
-        ):
-            run(conn, db.dialect.add_column(target, Column(DELETED_AT, "datetime")))
+        """A target the merge has just created gets the ``soft`` column too."""
+        ensure_deleted_at(self.mode, conn, db, target)
+
+
+def ensure_deleted_at(mode: str, conn: Connection, db: Database, target: TableName) -> None:
+    """Add ``_bitrix24_deleted_at`` to an existing *target* that lacks it, for ``soft`` deletions."""
+    if mode == "soft" and db.exists(conn, target) and DELETED_AT not in db.column_names(conn, target):
+        run(conn, db.dialect.add_column(target, Column(DELETED_AT, "datetime")))
 
 
 def target_keys(db: Database, target: TableName, key: str) -> set[int]:
