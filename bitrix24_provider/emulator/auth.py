@@ -30,6 +30,7 @@ class OAuthServer:
         self._access: dict[str, float] = {}  # token -> expires at (portal time)
         self._refresh: set[str] = {config.refresh_token}
         self.refreshes = 0
+        self.rejected_refreshes = 0  # refresh tokens turned down as unknown or spent
 
     def issue(self, now: float) -> dict[str, Any]:
         access, refresh = secrets.token_hex(16), secrets.token_hex(16)
@@ -47,6 +48,7 @@ class OAuthServer:
             raise RestError("invalid_client", "Invalid client credentials", 400)
         old = params.get("refresh_token")
         if not isinstance(old, str) or old not in self._refresh:
+            self.rejected_refreshes += 1
             raise RestError("invalid_grant", "Invalid refresh token", 400)
         self._refresh.discard(old)
         pair = self.issue(now)

@@ -143,6 +143,7 @@ class Portal:
             "bucket_high_water": self.bucket.high_water,
             "operating_by_method": self.limiter.snapshot(),
             "oauth_refreshes": self.oauth.refreshes,
+            "oauth_rejected_refreshes": self.oauth.rejected_refreshes,
             "portal_time": self.clock.now(),
         }
 

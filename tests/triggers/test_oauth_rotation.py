@@ -108,6 +108,15 @@ def test_the_trigger_refreshes_and_stores_the_rotated_tokens_off_the_event_loop(
         assert secret not in repr(event.payload)
 
 
+def store_after_rejection(portal: Any, tokens: dict[str, Any]) -> None:
+    """Store ``tokens`` as the other task would, once the portal has rejected a stale refresh token."""
+    for _ in range(600):
+        if emulator_stats(portal)["oauth_rejected_refreshes"]:
+            break
+        time.sleep(0.05)
+    store_tokens(CONN_ID, tokens)
+
+
 @airflow_at_least("3.3", "the in-process trigger runner these tests drive")
 def test_the_trigger_takes_over_a_token_another_task_rotated_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
@@ -121,17 +130,18 @@ def test_the_trigger_takes_over_a_token_another_task_rotated_meanwhile(
         # an earlier task rotated the connection's token and stored the new refresh token
         first = refresh_grant(portal, portal.config.refresh_token)
         store_tokens(CONN_ID, {"refresh_token": first["refresh_token"], "generation": 1, "origin": origin})
-        # another task rotates that one just before the trigger needs it, and stores the pair a second later
+        # another task rotates that one just before the trigger needs it, and stores the pair only
+        # after the portal turned the trigger's stale token down (an event, not a wall-clock delay)
         second = refresh_grant(portal, first["refresh_token"])
         later = {**second, "generation": 2, "origin": origin}
-        writer = threading.Timer(1.0, store_tokens, args=(CONN_ID, later))
+        writer = threading.Thread(target=store_after_rejection, args=(portal, later))
         writer.start()
         trigger = Bitrix24ChangeTrigger(
             "crm.deal.list",
             newest(portal),
             bitrix24_conn_id=CONN_ID,
             poke_interval=0.2,
-            end_time=time.time() + 3,
+            end_time=time.time() + 5,
         )
         try:
             event = run_trigger(trigger)
