@@ -59,6 +59,27 @@ class Step:
         return sum(len(page) for page in self.pages)
 
 
+@dataclass
+class Span:
+    """The id range (lo, hi] one chain exports, and how far it has got. ``hi`` may be lowered while
+    the chain runs (a split hands the rest to a new chain, :mod:`.keyset`): the chain reads it before
+    every batch and drops what a batch sent earlier brought from above it. ``in_flight`` is the
+    pages of the batch the chain has sent and not yet taken; ``density`` the rows per id expected
+    before the chain has read any (None: the split's estimate for the whole table)."""
+
+    lo: int
+    hi: int | None
+    est_rows: float
+    density: float | None = None
+    cursor: int = 0
+    seen: int = 0
+    in_flight: int = 0
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        self.cursor = max(self.cursor, self.lo)
+
+
 @dataclass(frozen=True)
 class Newest:
     """The newest-ids probe's answer: ``ids`` ascending; every id above ``known_from`` is among them
@@ -98,47 +119,38 @@ class Chains:
             self.transport.stats.rows += len(rows)
         return rows
 
-    async def run(
-        self,
-        plan: KeysetPlan,
-        lo: int,
-        hi: int | None,
-        est_rows: float,
-        queue: Queue,
-        newest: Newest | None = None,
-    ) -> None:
-        """Export the id range (lo, hi] with batches of chained pages; the chain's end (or its error)
-        is the last item it queues. A cancelled chain queues nothing: its reader is gone. ``est_rows``
-        is the split's estimate of the rows in the range; ``newest`` what the probe found."""
+    async def run(self, plan: KeysetPlan, span: Span, queue: Queue, newest: Newest | None = None) -> None:
+        """Export ``span`` with batches of chained pages; the chain's end (or its error) is the last
+        item it queues. A cancelled chain queues nothing: its reader is gone. ``newest`` is what the
+        probe found."""
         error: Exception | None = None
+        self.transport.stats.chains += 1
         try:
-            await self._run_chain(plan, lo, hi, est_rows, queue, newest)
+            await self._run_chain(plan, span, queue, newest)
         except Exception as exc:
             error = exc
+        span.done = True
         await queue.put(ChainEnd(error))
 
-    async def _run_chain(
-        self, plan: KeysetPlan, lo: int, hi: int | None, est_rows: float, queue: Queue, newest: Newest | None
-    ) -> None:
+    async def _run_chain(self, plan: KeysetPlan, span: Span, queue: Queue, newest: Newest | None) -> None:
         top = newest.top if newest else None
-        cursor, stalled, blocked = lo, 0, 0
-        size = batch_pages(est_rows, self.settings.batch_size)
-        pending = asyncio.create_task(self._step(plan, cursor, hi, size, top))
-        seen = 0  # rows this chain delivered
+        stalled, blocked = 0, 0
+        span.in_flight = size = batch_pages(span.est_rows, self.settings.batch_size)
+        pending = asyncio.create_task(self._step(plan, span.cursor, span.hi, size, top))
         try:
             while True:
-                step = await pending
-                cursor, progressed = step.cursor, len(step.pages)
-                seen += step.rows
-                left = rows_left(est_rows, lo, hi, newest, cursor, seen)
+                step = self._clip(plan, await pending, span.hi)
+                span.cursor, span.in_flight, progressed = step.cursor, 0, len(step.pages)
+                span.seen += step.rows
+                left = rows_left(span.est_rows, span.lo, span.hi, newest, span.cursor, span.seen)
                 blocked = blocked + 1 if step.block is not None and not progressed else 0
                 stalled = 0 if progressed or step.block is not None else stalled + 1
-                failure = None if step.done else self._chain_failure(plan, step, blocked, stalled, hi)
+                failure = None if step.done else self._chain_failure(plan, step, blocked, stalled, span.hi)
                 if not step.done and failure is None:
                     # the next batch goes out before these pages wait for the reader: the portal
                     # works on it while this client hands them over
-                    size = batch_pages(left, self.settings.batch_size)
-                    pending = asyncio.create_task(self._step(plan, cursor, hi, size, top))
+                    span.in_flight = size = batch_pages(left, self.settings.batch_size)
+                    pending = asyncio.create_task(self._step(plan, span.cursor, span.hi, size, top))
                 for rows in step.pages:
                     await queue.put(rows)
                 if failure is not None:
@@ -150,6 +162,20 @@ class Chains:
             # for the reader: stop it, and take its outcome so no error is left unretrieved
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
+
+    def _clip(self, plan: KeysetPlan, step: Step, hi: int | None) -> Step:
+        """``step`` without the rows above ``hi``: a split lowered the chain's end after the batch was
+        sent. A page past ``hi`` means every row up to it has been read: the chain is done."""
+        if hi is None or step.cursor < hi:
+            return step
+        rid = plan.family.response_id
+        pages = [kept for page in step.pages if (kept := [r for r in page if int(r[rid]) <= hi])]
+        dropped = step.rows - sum(len(page) for page in pages)
+        if dropped:  # read twice: by this chain's earlier batch and by the chain the split made
+            self.transport.stats.rows -= dropped
+            self.transport.stats.retries["split_overlap"] += 1
+        cursor = int(pages[-1][-1][rid]) if pages else hi
+        return Step(pages, cursor, True)
 
     async def _step(self, plan: KeysetPlan, cursor: int, hi: int | None, size: int, top: int | None) -> Step:
         """The next ``size`` pages after ``cursor``: one direct call, or a batch of chained pages."""

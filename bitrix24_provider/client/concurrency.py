@@ -56,15 +56,19 @@ class Pace:
     cap: int | None = None
 
 
+def pages_per_chain(pace: Pace) -> int:
+    """The fewest pages worth a chain of their own: half a batch, or more when the request's own
+    time (overhead and round trip) outweighs that many pages' server time."""
+    request = pace.overhead_seconds + pace.round_trip
+    if request >= pace.batch_size * pace.page_seconds:  # (also no page time reported)
+        return pace.batch_size
+    return min(pace.batch_size, max(math.ceil(pace.batch_size / 2), math.ceil(request / pace.page_seconds)))
+
+
 def chain_count(pace: Pace) -> int:
     """The chains an export runs at once (at least one)."""
     pages = math.ceil(max(0.0, pace.rows) / PAGE) + 1
-    per_chain = math.ceil(pace.batch_size / 2)
-    request = pace.overhead_seconds + pace.round_trip
-    if request >= pace.batch_size * pace.page_seconds:  # (also no page time reported)
-        per_chain = pace.batch_size
-    else:
-        per_chain = min(pace.batch_size, max(per_chain, math.ceil(request / pace.page_seconds)))
+    per_chain = pages_per_chain(pace)
     wanted = math.ceil(pages / per_chain)
     round_seconds = min(pace.batch_size, math.ceil(pages / wanted)) * pace.page_seconds
     round_seconds += pace.overhead_seconds + pace.round_trip

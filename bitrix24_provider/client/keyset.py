@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .batch import BatchOutcome
-from .chains import PROBE, ChainEnd, Chains, Newest, Queue, Step, check, density, valid_newest
-from .concurrency import Pace, chain_count
+from .chains import PROBE, ChainEnd, Chains, Newest, Queue, Span, Step, check, density, valid_newest
+from .concurrency import Pace, chain_count, pages_per_chain
 from .keyset_plan import KeysetPlan, keyset_plan
 from .pages import PAGE, IdRange, OnRanges, Page, is_page, report, rows_of
 from .settings import ClientSettings
@@ -94,17 +95,20 @@ class KeysetPager:
         # rows per id from both ends of the id space (the first pages and the newest ids)
         rate = (density(sample, rid) + density(newest, rid)) / 2 if sample else density(newest, rid)
         pace = self._pace(plan.method, 0.0, timing)
-        chains = self._split(ranges, known, rate, None if limit is None else limit - len(sample), pace)
-        reported = [(lo, hi) for lo, hi, _ in chains]
-        if delivered:  # the opening pages are the start of the first range, after the first page
-            reported[0] = (opened, reported[0][1])
-        report(on_ranges, reported)
-        queue: Queue = asyncio.Queue(maxsize=2 * len(chains))
-        widened = self.chains.transport.gate.widen(len(chains))  # one request in flight per chain
-        await widened.__aenter__()
-        tasks = [
-            asyncio.create_task(self.chains.run(plan, lo, hi, est, queue, known)) for lo, hi, est in chains
-        ]
+        cap = None if limit is None else limit - len(sample)
+        spans = [Span(lo, hi, est) for lo, hi, est in self._split(ranges, known, rate, cap, pace)]
+        head = spans[0]
+
+        def ranges_now() -> list[IdRange]:
+            # the opening pages are the start of the first range, after the first page
+            return [(opened if s is head and delivered else s.lo, s.hi) for s in sorted(spans, key=_lo)]
+
+        report(on_ranges, ranges_now())
+        queue: Queue = asyncio.Queue(maxsize=2 * len(spans))  # a split adds chains, not buffer
+        # one request in flight per chain
+        widened = self.chains.transport.gate.widen(len(spans))
+        widen_to = await widened.__aenter__()
+        tasks = [asyncio.create_task(self.chains.run(plan, span, queue, known)) for span in spans]
         running = len(tasks)
         try:
             for page in delivered:  # the chains already work while the reader takes these
@@ -115,13 +119,46 @@ class KeysetPager:
                     running -= 1
                     if item.error is not None:
                         raise item.error
-                    continue
-                yield item
+                else:
+                    yield item
+                if limit is not None:
+                    continue  # a capped export keeps its first split
+                added = self._grow(plan.method, spans, known, rate, timing)
+                if added:
+                    await widen_to(len(tasks) + len(added))
+                    tasks += [asyncio.create_task(self.chains.run(plan, s, queue, known)) for s in added]
+                    running += len(added)
+                    report(on_ranges, ranges_now())
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await widened.__aexit__(None, None, None)
+
+    def _grow(self, method: str, spans: list[Span], known: Newest, rate: float, timing: Timing) -> list[Span]:
+        """Chains to add as answers arrive: while the rule (:mod:`.concurrency`) takes more chains for
+        the rows left than run now, the running chain with the most rows beyond the batch it has in
+        flight hands the upper half of them to a new chain. A chain's own ids say how dense its range
+        is, so a split that guessed too few rows (sparse ends, a dense middle) is corrected here."""
+        added: list[Span] = []
+        live = [s for s in spans if not s.done]
+        while live:
+            cuts = [(cut, s) for s in live if (cut := _cut(s, known, rate)) is not None]
+            rows = sum(cut.rows for cut, _ in cuts)
+            pace = self._pace(method, rows + PAGE * sum(s.in_flight for s in live), timing)
+            if not cuts or chain_count(pace) <= len(live):
+                break
+            cut, span = max(cuts, key=lambda c: c[0].rows)
+            if cut.rows < 2 * PAGE * pages_per_chain(pace):
+                break  # halves too small to be worth a chain each
+            new = Span(cut.at, span.hi, cut.rows / 2, density=cut.density)
+            span.hi = cut.at
+            span.est_rows = span.seen + PAGE * span.in_flight + cut.rows / 2
+            spans.append(new)
+            added.append(new)
+            live.append(new)
+            self.chains.transport.stats.chain_splits += 1
+        return added
 
     def _opening(
         self, plan: KeysetPlan, cursor: int, limit: int | None
@@ -187,6 +224,36 @@ class KeysetPager:
                 est = newest.rows(lo, upto, density)
                 chains.append((lo, upto, est if limit is None else min(est, float(limit))))
         return chains
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where a running chain's range may be cut: ``at`` halves the ids beyond the batch it has in
+    flight, which hold an estimated ``rows``."""
+
+    at: int
+    rows: float
+    density: float  # rows per id the chain has found in its range
+
+
+def _cut(span: Span, known: Newest, rate: float) -> Cut | None:
+    """The cut of ``span`` (None: nothing beyond the batch in flight, or too narrow to halve)."""
+    if span.done:
+        return None
+    own = span.density or rate
+    if span.seen and span.cursor > span.lo:
+        own = min(1.0, span.seen / (span.cursor - span.lo))
+    own = max(own, 1e-9)
+    reach = span.cursor + math.ceil(span.in_flight * PAGE / own)  # what the pending batch covers
+    end = span.hi if span.hi is not None else known.top
+    if end - reach < 2:
+        return None
+    rows = known.rows(reach, span.hi, own)
+    return Cut(reach + (end - reach) // 2, rows, own) if rows > 0 else None
+
+
+def _lo(span: Span) -> int:
+    return span.lo
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ class Stats:
     bucket_wait_seconds: float = 0.0
     operating_wait_seconds: float = 0.0
     token_refreshes: int = 0
+    chains: int = 0  # keyset chains started (a split adds one)
+    chain_splits: int = 0  # chains cut in two while the export ran (:mod:`.keyset`)
     #: answer bodies by the parser that decoded them ("orjson", "json"; "invalid": not JSON)
     json_bodies: Counter[str] = field(default_factory=Counter)
     json_bytes: int = 0
@@ -35,6 +37,8 @@ class Stats:
             "bucket_wait_seconds": round(self.bucket_wait_seconds, 6),
             "operating_wait_seconds": round(self.operating_wait_seconds, 6),
             "token_refreshes": self.token_refreshes,
+            "chains": self.chains,
+            "chain_splits": self.chain_splits,
             "json_bodies": dict(self.json_bodies),
             "json_bytes": self.json_bytes,
             "json_cpu_seconds": round(self.json_cpu_seconds, 6),

@@ -21,7 +21,7 @@ import os
 import socket
 import ssl as ssl_module
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -97,16 +97,24 @@ class ConcurrencyGate:
             self.active += 1
 
     @contextlib.asynccontextmanager
-    async def widen(self, needed: int) -> AsyncIterator[None]:
-        """Let ``needed`` requests be in flight at once while the block runs (chains of an export)."""
-        extra = max(0, needed - self.limit) if self.widenable else 0
-        async with self._condition():
-            self.widened += extra
-            self._condition().notify_all()
+    async def widen(self, needed: int) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+        """Let ``needed`` requests be in flight at once while the block runs (chains of an export);
+        the block may raise that number with the function it gets (a chain added by a split)."""
+        granted = 0
+
+        async def to(needed: int) -> None:
+            nonlocal granted
+            extra = max(0, needed - self.limit) if self.widenable else 0
+            async with self._condition():
+                self.widened += extra - granted
+                granted = extra
+                self._condition().notify_all()
+
+        await to(needed)
         try:
-            yield
+            yield to
         finally:
-            self.widened -= extra
+            self.widened -= granted
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._condition():

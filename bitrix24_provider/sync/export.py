@@ -28,6 +28,7 @@ from ..client.sync_client import Bitrix
 from ..staging.errors import MissingKeyError
 from ..staging.sink import Finished, Progress, Row, Sink
 from ..staging.watermark import format_time, parse_time
+from .id_ranges import carried
 from .incremental import Bounds, CursorField
 from .progress_log import DEFAULT_INTERVAL, Clock, ExportProgress, ProgressLog, clock_of
 from .resume import ResumePoint, ResumeRecorder
@@ -97,11 +98,23 @@ class RangeTracker:
 
     def __init__(self, ranges: list[tuple[int, int | None]] | None = None) -> None:
         self.ranges = None if ranges is None else list(ranges)
+        self.starts = None if ranges is None else [after for after, _ in ranges]
 
     def on_ranges(self, ranges: list[tuple[int, int | None]] | None) -> None:
         """The client's ``on_ranges`` callback: the export now runs on these ranges (None: it pages by
-        offset, so progress cannot be kept by id)."""
-        self.ranges = None if ranges is None else list(ranges)
+        offset, so progress cannot be kept by id). A range reported again, or cut in two while the
+        export runs (a chain split), keeps what was committed of it: every id of a range from its
+        start up to its committed position has been stored."""
+        if ranges is None:
+            self.ranges = self.starts = None
+            return
+        reached = [
+            (start, position, upto)
+            for start, (position, upto) in zip(self.starts or [], self.ranges or [], strict=True)
+        ]
+        positions = carried(reached, ranges)
+        self.ranges = [(position, upto) for position, (_, upto) in zip(positions, ranges, strict=True)]
+        self.starts = [after for after, _ in ranges]
 
     def commit(self, ids: Iterable[int]) -> None:
         ranges = self.ranges

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..staging.sink import Progress
+from .id_ranges import carried
 
 __all__ = ["DEFAULT_INTERVAL", "ExportProgress", "ProgressLog", "call_with_progress", "clock_of", "count"]
 
@@ -186,11 +187,23 @@ class ExportProgress:
         self.rows_at_ranges = 0
 
     def on_ranges(self, ranges: list[tuple[int, int | None]] | None) -> None:
-        """The client's ``on_ranges`` callback (ascending, disjoint ``(after, upto)`` ranges)."""
-        self.ranges = list(ranges or [])
-        self.starts = [after for after, _ in self.ranges]
-        self.positions = list(self.starts)
-        self.rows_at_ranges = self.counts.rows_read
+        """The client's ``on_ranges`` callback (ascending, disjoint ``(after, upto)`` ranges). Ranges
+        that cut the same id space finer (a chain split while the export runs) keep how far each part
+        has got; other ranges start the estimate afresh."""
+        new = list(ranges or [])
+        split = bool(new and self.ranges) and (new[0][0], new[-1][1]) == (
+            self.ranges[0][0],
+            self.ranges[-1][1],
+        )
+        reached = [
+            (start, position, upto)
+            for start, position, (_, upto) in zip(self.starts, self.positions, self.ranges, strict=True)
+        ]
+        self.ranges = new
+        self.starts = [after for after, _ in new]
+        self.positions = carried(reached if split else [], new)
+        if not split:
+            self.rows_at_ranges = self.counts.rows_read
 
     def page(self, page: Sequence[dict[str, Any]]) -> None:
         """*page* was read (and counted in ``counts``): log a line if one is due."""

@@ -20,6 +20,18 @@ def test_committed_ids_raise_the_start_of_their_range_only():
     assert tracker.ranges is None
 
 
+def test_a_range_the_client_cuts_in_two_keeps_what_was_committed():
+    tracker = RangeTracker()
+    tracker.on_ranges([(0, None)])
+    tracker.on_ranges([(50, 1000), (1000, None)])  # the split after the first page
+    tracker.commit([60, 70, 1010])
+    assert tracker.ranges == [(70, 1000), (1010, None)]
+    tracker.on_ranges([(50, 600), (600, 1000), (1000, 4000), (4000, None)])  # two chains split
+    assert tracker.ranges == [(70, 600), (600, 1000), (1010, 4000), (4000, None)]
+    tracker.commit([80, 650, 4100])
+    assert tracker.ranges == [(80, 600), (650, 1000), (1010, 4000), (4100, None)]
+
+
 def test_resuming_by_id_follows_the_clients_paging_plan():
     assert can_resume_by_id("crm.deal.list", {"select": ["*"], "order": {"ID": "ASC"}})
     assert can_resume_by_id("crm.item.list", {"entityTypeId": 1032})
