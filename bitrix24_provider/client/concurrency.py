@@ -13,6 +13,9 @@ of the portal's bucket, and a chain's last page is a guess (:mod:`.chains`). The
   503 it counts as full and drains at a lowered rate), what drains while one round runs;
 * **the operating budget**: one round bills each chain's pages to the method; no more chains than
   the budget left pays for;
+* **memory**: an export of more rows than ``ClientSettings.max_rows_in_flight`` runs no more chains
+  than hold that many rows with two batches each (one in flight, one being handed over); a smaller
+  export cannot hold more rows than it has;
 * **the user's cap**, ``ClientSettings.max_parallel_chains``.
 
 So a large export runs in as few rounds as the bucket allows, in one where it fits (100k rows: 2,000
@@ -43,6 +46,7 @@ class Pace:
         taken as enough).
     :param batch_size: pages per batch.
     :param cap: the user's ``max_parallel_chains`` (None: no cap).
+    :param rows_in_flight: the user's ``max_rows_in_flight`` (None: no bound).
     """
 
     rows: float
@@ -54,6 +58,7 @@ class Pace:
     operating_left: float | None = None
     batch_size: int = 50
     cap: int | None = None
+    rows_in_flight: int | None = None
 
 
 def pages_per_chain(pace: Pace) -> int:
@@ -79,6 +84,8 @@ def chain_count(pace: Pace) -> int:
         left = max(0.0, pace.operating_left)
         if left < billed * wanted:  # else it pays for every chain wanted
             limits.append(math.floor(left / billed))
+    if pace.rows_in_flight is not None and pace.rows > pace.rows_in_flight:
+        limits.append(pace.rows_in_flight // (2 * pace.batch_size * PAGE))
     if pace.cap is not None:
         limits.append(pace.cap)
     return max(1, min(limits))

@@ -198,6 +198,7 @@ class KeysetPager:
             operating_left=room.operating_left,
             batch_size=self.settings.batch_size,
             cap=self.settings.max_parallel_chains,
+            rows_in_flight=self.settings.max_rows_in_flight,
         )
 
     def _split(

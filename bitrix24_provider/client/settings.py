@@ -26,6 +26,11 @@ class ClientSettings:
     :param max_parallel_chains: at most this many keyset chains over disjoint ID ranges at once in
         one export; ``None`` (default): as many as the bucket takes at once, each with at least half a
         batch of pages, within the operating budget (:mod:`.concurrency`).
+    :param max_rows_in_flight: bounds an export's memory: an export of more rows runs at most as many
+        chains as hold this many rows with two batches each (a chain's batch in flight and the one it
+        hands over); ``None``: no bound. The default, 125,000 rows, is 25 chains of 50-page batches
+        (~250 MB of full deal rows); a smaller export is never limited by it (it cannot hold more
+        rows than it has), and a larger one is limited by the bucket's drain long before this.
     :param request_timeout: real seconds one HTTP request may take (the portal stops at 60 s).
     :param portal_request_cap: portal seconds after which the portal has stopped any request
         (contract §6.3); ``call(..., external_key=...)`` looks up adds with an unknown outcome only
@@ -61,6 +66,7 @@ class ClientSettings:
     batch_size: int = 50
     max_concurrent_requests: int | None = None
     max_parallel_chains: int | None = None
+    max_rows_in_flight: int | None = 125_000
     request_timeout: float = 90.0
     portal_request_cap: float = 60.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=8, base=0.5, cap=20.0))
@@ -79,7 +85,7 @@ class ClientSettings:
             raise ValueError(f"plan must be one of {sorted(PLAN_LIMITS)}, got {self.plan!r}")
         if not 1 <= self.batch_size <= 50:
             raise ValueError(f"batch_size must be between 1 and 50, got {self.batch_size!r}")
-        for name in ("max_concurrent_requests", "max_parallel_chains"):
+        for name in ("max_concurrent_requests", "max_parallel_chains", "max_rows_in_flight"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be None or an int of at least 1, got {value!r}")

@@ -33,6 +33,7 @@ paces = st.builds(
     operating_left=st.none() | st.floats(min_value=-100, max_value=600),
     batch_size=st.integers(min_value=1, max_value=50),
     cap=st.none() | st.integers(min_value=1, max_value=100),
+    rows_in_flight=st.none() | st.integers(min_value=1, max_value=1_000_000),
 )
 
 
@@ -45,6 +46,16 @@ def test_a_large_export_gets_what_the_bucket_takes_a_small_one_few_chains() -> N
     assert chain_count(replace(FAST, cap=16)) == 16  # max_parallel_chains caps it
     # a 1 s round trip: a chain's pages must outweigh it (32 pages of 32 ms)
     assert chain_count(replace(FAST, rows=20_000, round_trip=1.0)) == math.ceil(401 / 33)
+
+
+def test_a_large_export_holds_no_more_rows_than_the_memory_bound() -> None:
+    # the bucket drains at once (a portal without limits, or a clock fast-forwarded a million times):
+    # 1M rows would take 801 chains of 25 pages, each holding up to two batches
+    unlimited = replace(FAST, rows=1_000_000, bucket_free=10_000, drain_rate=10_000)
+    assert chain_count(unlimited) == 801
+    assert chain_count(replace(unlimited, rows_in_flight=125_000)) == 25  # 2 batches of 2,500 rows each
+    # an export that fits the bound is not limited by it (it cannot hold more rows than it has)
+    assert chain_count(replace(FAST, rows_in_flight=125_000)) == 47
 
 
 def test_the_bucket_and_the_budget_lower_it() -> None:
@@ -64,6 +75,8 @@ def test_the_rule_stays_within_every_limit(pace: Pace) -> None:
     assert n >= 1
     if pace.cap is not None:
         assert n <= pace.cap
+    if pace.rows_in_flight is not None and pace.rows > pace.rows_in_flight and n > 1:
+        assert n * 2 * pace.batch_size * 50 <= pace.rows_in_flight  # two batches a chain fit
     pages = math.ceil(pace.rows / 50) + 1
     assert n <= max(1, math.ceil(pages / math.ceil(pace.batch_size / 2)))  # half a batch a chain at least
     if pace.bucket_free >= 1 and n > 1:  # no more than the bucket takes now, or drains in one round
@@ -109,6 +122,19 @@ async def test_a_portal_with_slower_pages_gets_more_chains(make_portal: MakePort
     # or 8.5 (slow)
     assert fast_chains < slow_chains == 3
     assert "503" not in fast_stats["http_by_status"] and "503" not in slow_stats["http_by_status"]
+
+
+async def test_an_export_larger_than_the_memory_bound_runs_fewer_chains(make_portal: MakePortal) -> None:
+    """6,000 rows in batches of 5 pages: dozens of chains of 3 pages without a bound; a bound of
+    1,000 rows in flight (two batches of 250 rows a chain) leaves 2."""
+    # a portal each: the second export would find the bucket (shared on this machine) spent
+    free, _ = await _chains(
+        await make_portal(deals=6_000), ClientSettings(batch_size=5, max_rows_in_flight=None)
+    )
+    bound, _ = await _chains(
+        await make_portal(deals=6_000), ClientSettings(batch_size=5, max_rows_in_flight=1_000)
+    )
+    assert free > 2 and bound == 2
 
 
 async def test_an_export_has_a_request_in_flight_for_every_chain(make_portal: MakePortal) -> None:
