@@ -185,6 +185,7 @@ class ExportProgress:
         self.starts: list[int] = []  # each range's lower end, for bisect
         self.positions: list[int] = []  # the largest id read in each range
         self.rows_at_ranges = 0
+        self.end: int | None = None  # where the open last range is taken to end
 
     def on_ranges(self, ranges: list[tuple[int, int | None]] | None) -> None:
         """The client's ``on_ranges`` callback (ascending, disjoint ``(after, upto)`` ranges). Ranges
@@ -204,6 +205,7 @@ class ExportProgress:
         self.positions = carried(reached if split else [], new)
         if not split:
             self.rows_at_ranges = self.counts.rows_read
+            self.end = _open_end(new)  # a later cut of the last ranges keeps it
 
     def page(self, page: Sequence[dict[str, Any]]) -> None:
         """*page* was read (and counted in ``counts``): log a line if one is due."""
@@ -233,11 +235,10 @@ class ExportProgress:
             return None
         span = covered = 0
         for (lo, hi), position in zip(ranges, self.positions, strict=True):
-            if hi is None:  # the open last range: as wide as the one before it
-                before = ranges[-2] if len(ranges) > 1 else None
-                if before is None or before[1] is None:
+            if hi is None:  # the open last range, up to where the first report put its end
+                if self.end is None:
                     return None
-                width = max(0, before[1] - before[0])
+                width = max(0, self.end - lo)
                 span, covered = span + width, covered + min(position - lo, width)
             else:
                 span, covered = span + (hi - lo), covered + (position - lo)
@@ -248,6 +249,17 @@ class ExportProgress:
 
     def _requests(self) -> int | None:
         return self.requests() if self.requests is not None else None
+
+
+def _open_end(ranges: Sequence[tuple[int, int | None]]) -> int | None:
+    """Where the open last range is taken to end: as wide as the one before it (the client cuts the
+    id space into equal spans); None without a closed range before an open last one."""
+    if len(ranges) < 2:
+        return None
+    (last, upto), (before, before_upto) = ranges[-1], ranges[-2]
+    if upto is not None or before_upto is None:
+        return None
+    return last + before_upto - before
 
 
 def call_with_progress(

@@ -120,3 +120,25 @@ def test_words():
     ]
     with pytest.raises(ValueError, match="progress interval"):
         ProgressLog(interval=-1)
+
+
+def test_the_estimate_holds_when_a_range_is_cut_in_two_mid_export() -> None:
+    """A chain split while the export runs reports the same id space cut finer: the estimate goes on
+    from how far each part has got instead of starting afresh."""
+    from bitrix24_provider.staging.sink import Progress
+    from bitrix24_provider.sync.progress_log import ExportProgress
+
+    counts = Progress()
+    progress = ExportProgress(ProgressLog(interval=0, clock=lambda: 0.0), "ID", counts)
+    progress.on_ranges([(0, 1000), (1000, 2000), (2000, None)])  # one row per id: 3,000 rows or so
+    for first in (1, 1001, 2001):  # 200 rows read in each range
+        page = [{"ID": i} for i in range(first, first + 200)]
+        counts.rows_read += len(page)
+        progress.page(page)
+    before = progress.estimate()
+    assert before == 3000
+    progress.on_ranges([(0, 1000), (1000, 1600), (1600, 2000), (2000, None)])  # the middle chain cut
+    assert progress.positions == [200, 1200, 1600, 2200]
+    assert progress.estimate() == before
+    progress.on_ranges([(5000, None)])  # a different id space: the estimate starts afresh
+    assert progress.estimate() is None

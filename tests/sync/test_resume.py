@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -90,6 +91,36 @@ def _run(try_number: int, store: object | None = None) -> LoadRun:
     return LoadRun(identity, state_store=store)
 
 
+def _killed_once(
+    portal: Any,
+    store: DictStore,
+    spec: LoadSpec,
+    settings: ClientSettings,
+    target: SqlTarget,
+    ready: Callable[[ResumePoint], bool],
+) -> ResumePoint:
+    """Run a load that fails for good (every request a 500) once its saved checkpoint is ``ready``;
+    the checkpoint it left."""
+
+    def break_when_ready() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            point = TaskStateCheckpoint(store).load() if store.values else None
+            if point is not None and ready(point):
+                break
+            time.sleep(0.005)
+        configure(portal, {"faults": {"server_error": 1.0}})
+
+    watcher = threading.Thread(target=break_when_ready, daemon=True)
+    watcher.start()
+    with Bitrix(portal.webhook_url, settings=settings) as client, pytest.raises(BitrixError):
+        run_load(spec, ClientPortal(client), _destination(target), _run(1, store))
+    watcher.join()
+    point = TaskStateCheckpoint(store).load()
+    assert point is not None and point.position is not None
+    return point
+
+
 def test_a_v3_checkpoint_is_discarded_with_its_staging_table(make_portal, sqlite_target, caplog):
     portal = make_portal(deals=120)
     sqlite_target.execute('CREATE TABLE "_b24stg_deals_0123456789" ("ID" INTEGER)')
@@ -118,19 +149,8 @@ def test_a_killed_load_resumes_from_another_orchestrators_state_store(make_porta
     )
     spec = LoadSpec("crm.deal.list", primary_key=("ID",), chunk_rows=500)
 
-    def break_when_saved() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not store.values:
-            time.sleep(0.005)
-        configure(portal, {"faults": {"server_error": 1.0}})
-
-    watcher = threading.Thread(target=break_when_saved, daemon=True)
-    watcher.start()
-    with Bitrix(portal.webhook_url, settings=settings) as client, pytest.raises(BitrixError):
-        run_load(spec, ClientPortal(client), _destination(sqlite_target), _run(1, store))
-    watcher.join()
-    point = TaskStateCheckpoint(store).load()
-    assert point is not None and point.position is not None and point.progress.ranges is not None
+    point = _killed_once(portal, store, spec, settings, sqlite_target, lambda point: True)
+    assert point.progress.ranges is not None
     assert point.throttle is not None  # the client's throttle state travels with it
     assert "deals" not in sqlite_target.tables()
     staged = len(sqlite_target.ids(point.position.staging))
@@ -158,22 +178,10 @@ def test_a_load_killed_after_its_chains_split_resumes_without_loss(make_portal, 
     settings = ClientSettings(batch_size=10, retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.02))
     spec = LoadSpec("crm.deal.list", primary_key=("ID",), chunk_rows=500)
 
-    def break_after_a_split() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            point = TaskStateCheckpoint(store).load() if store.values else None
-            if point is not None and len(point.progress.ranges or []) >= 3:
-                break  # the chains were cut finer than the first split, and a chunk was committed
-            time.sleep(0.005)
-        configure(portal, {"faults": {"server_error": 1.0}})
-
-    watcher = threading.Thread(target=break_after_a_split, daemon=True)
-    watcher.start()
-    with Bitrix(portal.webhook_url, settings=settings) as client, pytest.raises(BitrixError):
-        run_load(spec, ClientPortal(client), _destination(sqlite_target), _run(1, store))
-    watcher.join()
-    point = TaskStateCheckpoint(store).load()
-    assert point is not None and point.position is not None
+    # killed once the chains were cut finer than the first split and a chunk was committed
+    point = _killed_once(
+        portal, store, spec, settings, sqlite_target, lambda point: len(point.progress.ranges or []) >= 3
+    )
     assert len(point.progress.ranges or []) >= 3
     staged = len(sqlite_target.ids(point.position.staging))
     assert 0 < staged < total

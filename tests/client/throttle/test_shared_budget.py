@@ -41,7 +41,7 @@ async def test_an_operating_block_seen_by_one_client_makes_the_others_wait(
     make_portal: MakePortal, sharing: Sharing
 ) -> None:
     # a crm.deal.list call costs 1.5 portal s of the method's 2 s per 20 s, all in one basket, so
-    # that the reset frees the whole budget (two calls' worth); 10x clock
+    # that the reset frees the whole budget (two calls' worth); a 4x clock
     portal: Portal = await make_portal(
         deals=20,
         simulate_cost=True,
@@ -66,6 +66,9 @@ async def test_an_operating_block_seen_by_one_client_makes_the_others_wait(
         BitrixAsync(portal.webhook, verbose=False, settings=never_refused) as second,
         BitrixAsync(verbose=False, oauth=oauth(portal), settings=never_refused) as other_credential,
     ):
+        # the portal's baskets are aligned on its clock (every 20 s here): two calls on either side of
+        # a boundary would land in two baskets, and the reset would free only the first one
+        await _until(lambda: _early_in_basket(portal, 20.0), timeout=30.0)
         await first.call("crm.deal.list", params)  # 1.5 s used: below the limit, no pause
         async with portal.session.post(f"{portal.webhook}crm.deal.list", json=params) as resp:
             assert resp.status == 200  # someone else spends the rest: 3 s > 2 s, blocked
@@ -88,6 +91,10 @@ async def test_an_operating_block_seen_by_one_client_makes_the_others_wait(
         assert blocked.done() and first.stats.operating_wait_seconds > 5.0
     statuses = (await portal.stats())["http_by_status"]
     assert statuses["429"] == (1 if shared else 2)
+
+
+async def _early_in_basket(portal: Portal, basket_seconds: float) -> bool:
+    return portal.emulator.portal.clock.now() % basket_seconds < basket_seconds / 4
 
 
 async def _retried(client: BitrixAsync) -> bool:
