@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bitrix24_provider.emulator.process import start_process
+
 REPO = Path(__file__).resolve().parents[1]
 PG = "postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379"
@@ -191,16 +193,8 @@ class Deployment:
 
 
 def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "bitrix24_provider.emulator", "--port", "0"]
-    for entity in ("deals", "leads", "contacts", "companies"):
-        command += [f"--{entity}", str(getattr(args, entity))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("READY "):
-        process.kill()
-        raise SystemExit(f"the emulator did not start: {line!r}")
-    return process, line.split(" ", 1)[1]
+    counts = {entity: getattr(args, entity) for entity in ("deals", "leads", "contacts", "companies")}
+    return start_process(counts, new_session=True)
 
 
 def emulator_get(webhook: str, path: str) -> dict[str, object]:

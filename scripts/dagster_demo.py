@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bitrix24_provider.emulator.process import start_process
+
 REPO = Path(__file__).resolve().parents[1]
 DEFINITIONS = REPO / "dags_examples" / "dagster" / "definitions.py"
 TABLES = {"b24_deals": "deal", "b24_leads": "lead", "b24_contacts": "contact", "b24_companies": "company"}
@@ -34,21 +36,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "bitrix24_provider.emulator", "--port", "0"]
-    for entity in ("deals", "leads", "contacts", "companies"):
-        command += [f"--{entity}", str(getattr(args, entity))]
     print(
         f"Starting the bundled Bitrix24 emulator ({args.deals:,} deals, {args.leads:,} leads, "
         f"{args.contacts:,} contacts, {args.companies:,} companies) ...",
         flush=True,
     )
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("READY "):
-        process.kill()
-        raise SystemExit(f"the emulator did not start: {line!r}")
-    return process, line.split(" ", 1)[1]
+    return start_process(
+        {entity: getattr(args, entity) for entity in ("deals", "leads", "contacts", "companies")}
+    )
 
 
 def portal_counts(webhook: str) -> dict[str, int]:

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bitrix24_provider.emulator.process import start_process
 from bitrix24_provider.hooks.connection import webhook_connection_fields
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
+ENTITIES = ("deals", "leads", "contacts", "companies")
 TABLES = {"b24_deals": "deal", "b24_leads": "lead", "b24_contacts": "contact", "b24_companies": "company"}
 #: a line of Airflow's console log: ``<time> [info     ] <message> [<logger>] key=value...``
 LOG_LINE = re.compile(r"^\S+ \[(\w+) *\] (.*?) +\[([\w.]+)\](?: |$)")
@@ -44,33 +46,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def start_emulator(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    command = [
-        sys.executable,
-        "-m",
-        "bitrix24_provider.emulator",
-        "--port",
-        "0",
-        "--deals",
-        str(args.deals),
-        "--leads",
-        str(args.leads),
-        "--contacts",
-        str(args.contacts),
-        "--companies",
-        str(args.companies),
-    ]
     print(
         f"Starting the bundled Bitrix24 emulator ({args.deals:,} deals, {args.leads:,} leads, "
         f"{args.contacts:,} contacts, {args.companies:,} companies) ...",
         flush=True,
     )
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("READY "):
-        process.kill()
-        raise SystemExit(f"the emulator did not start: {line!r}")
-    return process, line.split(" ", 1)[1]
+    return start_process({entity: getattr(args, entity) for entity in ENTITIES})
 
 
 @dataclass

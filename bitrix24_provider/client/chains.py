@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .batch import BatchOutcome, Command, send_batch
@@ -71,13 +71,13 @@ class Span:
     hi: int | None
     est_rows: float
     density: float | None = None
-    cursor: int = 0
+    cursor: int = field(init=False)
     seen: int = 0
     in_flight: int = 0
     done: bool = False
 
     def __post_init__(self) -> None:
-        self.cursor = max(self.cursor, self.lo)
+        self.cursor = self.lo
 
 
 @dataclass(frozen=True)
@@ -271,13 +271,19 @@ def rows_left(
     split's estimate, from both ends of the whole table, can be off by pages for one range) and the
     ids the probe saw; rows added since the probe are found by the page after the newest id.
     Without either, what is left of the split's estimate."""
-    if seen and cursor > lo:
-        rate = min(1.0, seen / (cursor - lo))
+    rate = read_density(lo, cursor, seen)
+    if rate is not None:
         if newest is not None:
             return newest.rows(cursor, hi, rate)
         if hi is not None:
             return max(0, hi - cursor) * rate
     return max(0.0, est_rows - seen)
+
+
+def read_density(lo: int, cursor: int, seen: int) -> float | None:
+    """Rows per id a chain has found from ``lo`` up to ``cursor`` (``seen`` rows; at most 1), None
+    before it has read any."""
+    return min(1.0, seen / (cursor - lo)) if seen and cursor > lo else None
 
 
 def density(rows: Page, rid: str) -> float:

@@ -24,7 +24,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .batch import BatchOutcome
-from .chains import PROBE, ChainEnd, Chains, Newest, Queue, Span, Step, check, density, valid_newest
+from .chains import (
+    PROBE,
+    ChainEnd,
+    Chains,
+    Newest,
+    Queue,
+    Span,
+    Step,
+    check,
+    density,
+    read_density,
+    valid_newest,
+)
 from .concurrency import Pace, chain_count, pages_per_chain
 from .keyset_plan import KeysetPlan, keyset_plan
 from .pages import PAGE, IdRange, OnRanges, Page, is_page, report, rows_of
@@ -101,7 +113,9 @@ class KeysetPager:
 
         def ranges_now() -> list[IdRange]:
             # the opening pages are the start of the first range, after the first page
-            return [(opened if s is head and delivered else s.lo, s.hi) for s in sorted(spans, key=_lo)]
+            return [
+                (opened if s is head and delivered else s.lo, s.hi) for s in sorted(spans, key=lambda s: s.lo)
+            ]
 
         report(on_ranges, ranges_now())
         queue: Queue = asyncio.Queue(maxsize=2 * len(spans))  # a split adds chains, not buffer
@@ -144,9 +158,11 @@ class KeysetPager:
         live = [s for s in spans if not s.done]
         while live:
             cuts = [(cut, s) for s in live if (cut := _cut(s, known, rate)) is not None]
-            rows = sum(cut.rows for cut, _ in cuts)
-            pace = self._pace(method, rows + PAGE * sum(s.in_flight for s in live), timing)
-            if not cuts or chain_count(pace) <= len(live):
+            if not cuts:
+                break
+            rows = sum(cut.rows for cut, _ in cuts) + PAGE * sum(s.in_flight for s in live)
+            pace = self._pace(method, rows, timing)
+            if chain_count(pace) <= len(live):
                 break
             cut, span = max(cuts, key=lambda c: c[0].rows)
             if cut.rows < 2 * PAGE * pages_per_chain(pace):
@@ -238,23 +254,14 @@ class Cut:
 
 
 def _cut(span: Span, known: Newest, rate: float) -> Cut | None:
-    """The cut of ``span`` (None: nothing beyond the batch in flight, or too narrow to halve)."""
-    if span.done:
-        return None
-    own = span.density or rate
-    if span.seen and span.cursor > span.lo:
-        own = min(1.0, span.seen / (span.cursor - span.lo))
-    own = max(own, 1e-9)
+    """The cut of a running ``span`` (None: nothing beyond the batch in flight, or too narrow to halve)."""
+    own = max(read_density(span.lo, span.cursor, span.seen) or span.density or rate, 1e-9)
     reach = span.cursor + math.ceil(span.in_flight * PAGE / own)  # what the pending batch covers
     end = span.hi if span.hi is not None else known.top
     if end - reach < 2:
         return None
     rows = known.rows(reach, span.hi, own)
     return Cut(reach + (end - reach) // 2, rows, own) if rows > 0 else None
-
-
-def _lo(span: Span) -> int:
-    return span.lo
 
 
 @dataclass(frozen=True)

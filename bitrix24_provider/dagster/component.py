@@ -29,7 +29,7 @@ from typing import Any
 import dagster as dg
 
 from .assets import build_bitrix24_assets
-from .entity import Bitrix24Entity
+from .entity import DEFAULT_LAG, Bitrix24Entity
 from .resources import Bitrix24Destination, Bitrix24Resource
 from .sensor import build_bitrix24_change_sensor
 
@@ -47,7 +47,7 @@ class Bitrix24EntityModel(dg.Model):
     select: list[str] | None = None
     filter: dict[str, Any] | None = None
     request_params: dict[str, Any] | None = None
-    lag: float = 5.0
+    lag: float = DEFAULT_LAG
     column_policy: str = "add"
     chunk_rows: int = 2500
     deletions: str | None = None

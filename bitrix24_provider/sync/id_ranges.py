@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-IdRange = tuple[int, int | None]
+from ..client.pages import IdRange
 
 
 def carried(reached: Sequence[tuple[int, int, int | None]], ranges: Sequence[IdRange]) -> list[int]:

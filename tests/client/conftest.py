@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bitrix24_provider.client import OAuthCredentials
 from bitrix24_provider.emulator import Emulator
 
 from ..emulator_support import start_emulator
@@ -32,6 +33,18 @@ class Portal:
     async def configure(self, **changes: Any) -> None:
         async with self.session.post(f"{self.emulator.base_url}/_emulator/config", json=changes) as resp:
             assert resp.status == 200, await resp.text()
+
+    def oauth(self, on_refresh: Callable[[Mapping[str, Any]], None] | None = None) -> OAuthCredentials:
+        """OAuth credentials of the emulator's application (its refresh token)."""
+        config = self.emulator.config
+        return OAuthCredentials(
+            endpoint=self.emulator.oauth_url,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            refresh_token=config.refresh_token,
+            oauth_server=self.emulator.token_url,
+            on_refresh=on_refresh,
+        )
 
     async def reset(self) -> None:
         async with self.session.post(f"{self.emulator.base_url}/_emulator/reset") as resp:

@@ -9,28 +9,16 @@ from typing import Any
 
 import pytest
 
-from bitrix24_provider.client import AuthError, BitrixAsync, OAuthCredentials
+from bitrix24_provider.client import AuthError, BitrixAsync
 
 from .conftest import MakePortal, Portal
-
-
-def credentials(portal: Portal, saved: list[Mapping[str, Any]]) -> OAuthCredentials:
-    config = portal.emulator.config
-    return OAuthCredentials(
-        endpoint=portal.emulator.oauth_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        refresh_token=config.refresh_token,
-        oauth_server=portal.emulator.token_url,
-        on_refresh=saved.append,
-    )
 
 
 async def test_tokens_are_refreshed_on_expiry_and_rotated(make_portal: MakePortal) -> None:
     # an access token lives 3600 portal seconds = 0.36 real seconds here
     portal: Portal = await make_portal(deals=2000, time_scale=10_000.0, token_lifetime=3600.0)
     saved: list[Mapping[str, Any]] = []
-    oauth = credentials(portal, saved)
+    oauth = portal.oauth(saved.append)
     async with BitrixAsync(oauth=oauth, verbose=False) as bx:
         first = await bx.get_all("crm.deal.list", {"select": ["ID"]})
         await asyncio.sleep(0.5)
@@ -44,7 +32,7 @@ async def test_tokens_are_refreshed_on_expiry_and_rotated(make_portal: MakePorta
 
 
 async def test_a_revoked_refresh_token_is_an_auth_error(portal: Portal) -> None:
-    oauth = credentials(portal, [])
+    oauth = portal.oauth()
     oauth.refresh_token = "revoked"
     async with BitrixAsync(oauth=oauth, verbose=False) as bx:
         with pytest.raises(AuthError) as raised:
@@ -55,7 +43,7 @@ async def test_a_revoked_refresh_token_is_an_auth_error(portal: Portal) -> None:
 
 async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: Portal) -> None:
     # "a" and "b" start from the same refresh token; "a" spends it first
-    first = credentials(portal, [])
+    first = portal.oauth()
     async with BitrixAsync(oauth=first, verbose=False) as a:
         await a.call("profile")
     asked: list[str] = []
@@ -64,7 +52,7 @@ async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: 
         asked.append(rejected)
         return {"refresh_token": first.refresh_token}  # what "a" would have stored
 
-    second = credentials(portal, [])
+    second = portal.oauth()
     second.on_invalid_grant = newer
     async with BitrixAsync(oauth=second, verbose=False) as b:
         assert (await b.call("profile"))["ID"]
@@ -74,14 +62,14 @@ async def test_a_token_rotated_elsewhere_is_taken_over_on_invalid_grant(portal: 
 
 
 async def test_a_handed_over_access_token_is_used_without_another_rotation(portal: Portal) -> None:
-    first = credentials(portal, [])
+    first = portal.oauth()
     async with BitrixAsync(oauth=first, verbose=False) as a:
         await a.call("profile")
 
     async def newer(rejected: str) -> Mapping[str, Any]:
         return {"refresh_token": first.refresh_token, "access_token": first.access_token}
 
-    second = credentials(portal, [])
+    second = portal.oauth()
     second.on_invalid_grant = newer
     async with BitrixAsync(oauth=second, verbose=False) as b:
         assert (await b.call("profile"))["ID"]
@@ -103,7 +91,7 @@ async def test_invalid_grant_goes_through_when_nothing_newer_is_handed_over(port
         raise Reauthorize("invalid_grant", "authorize again", "oauth/token")
 
     for reload, expected in ((nothing, AuthError), (same, AuthError), (refuse, Reauthorize)):
-        oauth = credentials(portal, [])
+        oauth = portal.oauth()
         oauth.refresh_token = "revoked"
         oauth.on_invalid_grant = reload
         async with BitrixAsync(oauth=oauth, verbose=False) as bx:

@@ -169,7 +169,26 @@ class Bucket(Protocol):
     async def close(self) -> None: ...
 
 
-class LeakyBucket:
+class Limited:
+    """The sizes a bucket reads from its :class:`BucketLimits` (``limits``), whatever keeps its level."""
+
+    limits: BucketLimits
+
+    @property
+    def limit(self) -> float:
+        """Usable slots: ``capacity - headroom``."""
+        return self.limits.limit
+
+    @property
+    def capacity(self) -> float:
+        return self.limits.capacity
+
+    @property
+    def drain_rate(self) -> float:
+        return self.limits.drain_rate
+
+
+class LeakyBucket(Limited):
     """A client-side copy of the portal's request-rate bucket, with reservations, in this process.
 
     :meth:`acquire` books the earliest time at which one more request keeps the level within
@@ -226,19 +245,6 @@ class LeakyBucket:
         self._sleep = sleep
         self._wall = wall
         self._state = Gcra(tat=clock(), rate=self.limits.drain_rate)
-
-    @property
-    def limit(self) -> float:
-        """Usable slots: ``capacity - headroom``."""
-        return self.limits.limit
-
-    @property
-    def capacity(self) -> float:
-        return self.limits.capacity
-
-    @property
-    def drain_rate(self) -> float:
-        return self.limits.drain_rate
 
     @property
     def min_rate(self) -> float:

@@ -276,32 +276,25 @@ def open_throttle(
     :param options: the rest of :meth:`SharedThrottle.in_store`'s (endpoint, credential, plan,
         prefix, time_scale).
     """
-    if shared is not None and shared.strip().lower() == LOCAL:
+    store: SharedStore | None = None
+    if shared is None:
+        directory = default_directory()
+        default = LockFileStore(directory, private=directory.parent == Path(tempfile.gettempdir()))
+        problem = default.check()
+        if problem is None:
+            store = default
+        else:  # not asked for: a task is not failed for it, it goes on alone
+            log.warning(
+                "Throttling this client alone, not shared with the others on this machine: %s", problem
+            )
+    elif shared.strip().lower() != LOCAL:
+        store = _store(shared, secrets)
+    if store is None:
         bucket = LeakyBucket(
             capacity, drain_rate, headroom=headroom, clock=clock.monotonic, sleep=clock.sleep, wall=clock.time
         )
         budget = OperatingBudget(operating_limit, operating_window, now=clock.time, sleep=clock.sleep)
         return Throttle(bucket, budget)
-    if shared is None:
-        directory = default_directory()
-        default = LockFileStore(directory, private=directory.parent == Path(tempfile.gettempdir()))
-        problem = default.check()
-        if problem is not None:  # not asked for: a task is not failed for it, it goes on alone
-            log.warning(
-                "Throttling this client alone, not shared with the others on this machine: %s", problem
-            )
-            return open_throttle(
-                LOCAL,
-                capacity=capacity,
-                drain_rate=drain_rate,
-                headroom=headroom,
-                clock=clock,
-                operating_limit=operating_limit,
-                operating_window=operating_window,
-            )
-        store: SharedStore = default
-    else:
-        store = _store(shared, secrets)
     return SharedThrottle.in_store(
         store,
         capacity=capacity,

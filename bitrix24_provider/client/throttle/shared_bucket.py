@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SharedThrottleError
-from .bucket import BucketLimits, BucketState
+from .bucket import BucketLimits, BucketState, Limited
 from .clock import SYSTEM_CLOCK, Clock
 from .store import Background, BucketReply, SharedStore
 
@@ -25,7 +25,7 @@ __all__ = ["SharedBucket", "SharedLeakyBucket"]
 log = logging.getLogger("bitrix24_provider.client")
 
 
-class SharedBucket:
+class SharedBucket(Limited):
     """One bucket for every client using ``key`` in ``store``; the same behaviour as
     :class:`~.bucket.LeakyBucket`.
 
@@ -65,18 +65,6 @@ class SharedBucket:
         self._seen_ahead = 0.0  # portal seconds until the bucket is empty, at _seen_at
         self._seen_at = clock.monotonic()
         self._background = Background()
-
-    @property
-    def limit(self) -> float:
-        return self.limits.limit
-
-    @property
-    def capacity(self) -> float:
-        return self.limits.capacity
-
-    @property
-    def drain_rate(self) -> float:
-        return self.limits.drain_rate
 
     @property
     def rate(self) -> float:

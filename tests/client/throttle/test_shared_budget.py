@@ -10,24 +10,13 @@ from typing import Any
 
 import pytest
 
-from bitrix24_provider.client import BitrixAsync, ClientSettings, OAuthCredentials, OperationTimeLimit
+from bitrix24_provider.client import BitrixAsync, ClientSettings, OperationTimeLimit
 from bitrix24_provider.client.throttle import SharedThrottle
 
 from ..conftest import MakePortal, Portal
 from .conftest import Sharing
 
 SCALE = 4.0  # portal seconds per real second: slow enough that a busy machine's delays stay small
-
-
-def oauth(portal: Portal) -> OAuthCredentials:
-    config = portal.emulator.config
-    return OAuthCredentials(
-        endpoint=portal.emulator.oauth_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        refresh_token=config.refresh_token,
-        oauth_server=portal.emulator.token_url,
-    )
 
 
 async def _until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
@@ -64,7 +53,7 @@ async def test_an_operating_block_seen_by_one_client_makes_the_others_wait(
     async with (
         BitrixAsync(portal.webhook, verbose=False, settings=config) as first,
         BitrixAsync(portal.webhook, verbose=False, settings=never_refused) as second,
-        BitrixAsync(verbose=False, oauth=oauth(portal), settings=never_refused) as other_credential,
+        BitrixAsync(verbose=False, oauth=portal.oauth(), settings=never_refused) as other_credential,
     ):
         # the portal's baskets are aligned on its clock (every 20 s here): two calls on either side of
         # a boundary would land in two baskets, and the reset would free only the first one
